@@ -68,7 +68,7 @@ class CharCNN(nn.Module):
         if positions < MAX_CHARS:
             pad_window = self.char_embed[char_ids.new_full((1, self.max_width), PAD_CHAR + 1)]
         pooled = []
-        for (width, _), conv in zip(self.options.filters, self.convs):
+        for (width, _), conv in zip(self.options.filters, self.convs, strict=False):
             values = conv(embedded).amax(dim=-1)
             if positions < MAX_CHARS:
                 constant = conv(pad_window[:, :width].transpose(1, 2)).squeeze(-1)  # (1, count)
@@ -222,7 +222,10 @@ class BiLM(nn.Module):
         have = self._carried[0][0].shape[1]
         if have < rows:
             extra = self._zero_state(rows - have)
-            self._carried = [(torch.cat([h, eh], 1), torch.cat([c, ec], 1)) for (h, c), (eh, ec) in zip(self._carried, extra)]
+            self._carried = [
+                (torch.cat([h, eh], 1), torch.cat([c, ec], 1))
+                for (h, c), (eh, ec) in zip(self._carried, extra, strict=False)
+            ]
         return [(h[:, :rows], c[:, :rows]) for h, c in self._carried]
 
     # ------------------------------------------------------------------ forward
@@ -252,13 +255,15 @@ class BiLM(nn.Module):
         """
         rows = len(sentences)
         state = self._initial_state(rows)
-        autocast = torch.autocast(self.bias[0].device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        autocast = (
+            torch.autocast(self.bias[0].device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        )
         with torch.no_grad(), autocast:
             layers, lengths, final = self._run(sentences, state)
         if self.state == "stateful":
             self._carried = [
                 (torch.cat([h, ch[:, rows:]], 1), torch.cat([c, cc[:, rows:]], 1))
-                for (h, c), (ch, cc) in zip(final, self._carried)
+                for (h, c), (ch, cc) in zip(final, self._carried, strict=False)
             ]
         layers = layers.float()
         mask = torch.arange(layers.shape[2], device=lengths.device) < lengths.unsqueeze(1)
@@ -266,7 +271,8 @@ class BiLM(nn.Module):
             return layers, mask
         inner = torch.clamp(lengths - 2, min=0)
         width = max(int(inner.max()) if rows else 0, 0)
-        return layers[:, :, 1 : 1 + width], torch.arange(width, device=inner.device) < inner.unsqueeze(1)
+        inner_mask = torch.arange(width, device=inner.device) < inner.unsqueeze(1)
+        return layers[:, :, 1 : 1 + width] * inner_mask.unsqueeze(-1), inner_mask
 
     def _run(self, sentences, state):
         """Core: returns (layers (L+1, B, T, 2P) with boundaries, lengths (B,), final state)."""
@@ -287,7 +293,7 @@ class BiLM(nn.Module):
         positions = torch.arange(longest, device=device)
         sl = lengths[order_t]
         valid = positions.unsqueeze(1) < sl.unsqueeze(0)  # (T, B)
-        offsets = torch.tensor(np.cumsum([0] + lengths_list)[:-1], dtype=torch.long, device=device)[order_t]
+        offsets = torch.tensor(np.cumsum([0, *lengths_list])[:-1], dtype=torch.long, device=device)[order_t]
         t_idx, b_idx = valid.nonzero(as_tuple=True)
         x = vectors.new_zeros(longest, rows, p)
         x[t_idx, b_idx] = vectors[offsets[b_idx] + t_idx]

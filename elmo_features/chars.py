@@ -65,4 +65,3 @@ def batch_to_ids(sentences: list[list[str]]) -> torch.Tensor:
         if sentence:
             out[row, : len(sentence)] = tokens_to_ids(sentence)
     return out
-

@@ -41,7 +41,9 @@ class Elmo(nn.Module):
         self.keep_boundaries = keep_boundaries
 
     @classmethod
-    def from_files(cls, options_file: str | Path, weight_file: str | Path, state: StateMode = DEFAULT_STATE, **kwargs) -> Elmo:
+    def from_files(
+        cls, options_file: str | Path, weight_file: str | Path, state: StateMode = DEFAULT_STATE, **kwargs
+    ) -> Elmo:
         return cls(BiLM.from_files(options_file, weight_file, state=state), **kwargs)
 
     @property

@@ -46,7 +46,7 @@ class ScalarMix(nn.Module):
         """``layers``: (L, B, T, D) or L tensors (B, T, D); ``mask`` (B, T) needed for layer norm."""
         weights = self.weights
         out = None
-        for weight, layer in zip(weights, layers):
+        for weight, layer in zip(weights, layers, strict=False):
             if self.layer_norm:
                 if mask is None:
                     raise ValueError("layer_norm needs a mask")

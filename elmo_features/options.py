@@ -57,9 +57,7 @@ class BiLMOptions:
         except (TypeError, ValueError) as err:
             raise ElmoError(f"{source}: malformed value ({err})") from None
         if options.activation not in ACTIVATIONS:
-            raise ElmoError(
-                f"{source}: unknown activation {options.activation!r} (valid: {', '.join(ACTIVATIONS)})"
-            )
+            raise ElmoError(f"{source}: unknown activation {options.activation!r} (valid: {', '.join(ACTIVATIONS)})")
         if options.max_characters_per_token != 50 or options.n_characters not in (261, 262):
             raise ElmoError(f"{source}: only 50 characters per token and 261/262 symbols are supported")
         return options

@@ -89,7 +89,11 @@ def random_weights(options: BiLMOptions, seed: int = 0) -> dict[str, np.ndarray]
     rng = np.random.default_rng(seed)
     arrays = {}
     for name, shape in expected_shapes(options).items():
-        fan_in = shape[-2] * (shape[1] if name.startswith("CNN/W_cnn") else 1) if len(shape) > 1 else 1
-        scale = 0.1 if len(shape) == 1 else 1.0 / np.sqrt(fan_in)
+        if name == "char_embed":
+            scale = 1.0
+        elif len(shape) == 1:
+            scale = 0.1
+        else:  # 1/sqrt(fan-in); a convolution's fan-in is width x char dim
+            scale = 1.0 / np.sqrt(shape[-2] * (shape[1] if name.startswith("CNN/W_cnn") else 1))
         arrays[name] = (rng.standard_normal(shape) * scale).astype(np.float32)
     return arrays

@@ -1,0 +1,123 @@
+"""Embed a text file into the HDF5 layout of the old ``allennlp elmo`` command.
+
+One whitespace-tokenised sentence per line. Dataset ``str(i)`` holds line ``i``
+(shape (L+1, T, D) for ``all``, (T, D) for ``top`` / ``average``), plus
+``sentence_to_index`` (JSON: line text -> key). An empty line is an empty sentence:
+its dataset has T = 0, so keys always equal line numbers, and in stateful mode it
+leaves the state of its row untouched. The file is written to a temporary name and
+renamed at the end: an error or Ctrl-C never leaves a partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from elmo_features.bilm import BiLM
+from elmo_features.errors import ElmoError
+
+OutputFormat = Literal["all", "top", "average"]
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 file (line endings stripped); one-line errors for bad input."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ElmoError(f"input file not found: {path}") from None
+    except IsADirectoryError:
+        raise ElmoError(f"input is a directory, not a file: {path}") from None
+    lines = data.splitlines()
+    for number, raw in enumerate(lines, start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ElmoError(
+                f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+            ) from None
+    sentences = [line.decode("utf-8").strip() for line in lines]
+    if not any(sentences):
+        raise ElmoError(f"{path} is empty: nothing to embed")
+    return sentences
+
+
+def _batches(bilm: BiLM, tokens: list[list[str]], batch_size: int) -> Iterator[list[int]]:
+    order = list(range(len(tokens)))
+    if bilm.state != "stateful":  # outputs do not depend on batching: group similar lengths
+        order.sort(key=lambda i: len(tokens[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def embed_file(
+    bilm: BiLM,
+    input_file: str | Path,
+    output_file: str | Path,
+    output_format: OutputFormat = "all",
+    batch_size: int = 64,
+    forget_sentences: bool = False,
+    use_sentence_keys: bool = False,
+    progress: bool = True,
+) -> int:
+    """Embed every line of ``input_file`` into ``output_file``; returns the token count."""
+    if batch_size < 1:
+        raise ElmoError(f"batch size must be at least 1, got {batch_size}")
+    sentences = read_sentences(input_file)
+    if use_sentence_keys:
+        _check_keys(sentences)
+    tokens = [s.split() for s in sentences]
+    output_file = Path(output_file)
+    if output_file.is_dir():
+        raise ElmoError(f"output is a directory: {output_file}")
+    if not output_file.parent.is_dir():
+        raise ElmoError(f"output folder does not exist: {output_file.parent}")
+    tmp = output_file.with_name(f".{output_file.name}.{os.getpid()}.tmp")
+    total = 0
+    try:
+        with (
+            h5py.File(tmp, "w") as out,
+            tqdm(total=sum(map(len, tokens)), unit="tok", desc="embedding", disable=not progress) as bar,
+        ):
+            for batch in _batches(bilm, tokens, batch_size):
+                layers, _ = bilm([tokens[i] for i in batch])
+                layers = layers.numpy()
+                for row, index in enumerate(batch):
+                    vectors = layers[:, row, : len(tokens[index])]
+                    if output_format == "top":
+                        vectors = vectors[-1]
+                    elif output_format == "average":
+                        vectors = vectors.mean(axis=0)
+                    key = sentences[index] if use_sentence_keys else str(index)
+                    out.create_dataset(key, data=np.ascontiguousarray(vectors, dtype=np.float32))
+                    total += len(tokens[index])
+                    bar.update(len(tokens[index]))
+            if not forget_sentences and not use_sentence_keys:
+                index_json = json.dumps({s: str(i) for i, s in enumerate(sentences)})
+                out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(), data=[index_json])
+        os.replace(tmp, output_file)
+    except OSError as err:
+        raise ElmoError(f"cannot write {output_file}: {err.strerror or err}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return total
+
+
+def _check_keys(sentences: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for number, sentence in enumerate(sentences, start=1):
+        if "/" in sentence or sentence in ("", ".", "sentence_to_index"):
+            raise ElmoError(f"line {number}: {sentence!r} cannot be an HDF5 key; drop --use-sentence-keys")
+        if sentence in seen:
+            raise ElmoError(
+                f"line {number} repeats line {seen[sentence]}; duplicate sentences need numeric keys "
+                "(drop --use-sentence-keys)"
+            )
+        seen[sentence] = number

@@ -1,0 +1,93 @@
+"""Official pretrained ELMo models by name: download URLs, the local cache, offline help."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+from tqdm import tqdm
+
+from elmo_features.errors import ElmoError
+
+BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
+OFFICIAL = {
+    "small": "2x1024_128_2048cnn_1xhighway",
+    "medium": "2x2048_256_2048cnn_1xhighway",
+    "original": "2x4096_512_2048cnn_2xhighway",
+    "5.5B": "2x4096_512_2048cnn_2xhighway_5.5B",
+}
+
+
+def cache_root() -> Path:
+    """``$ELMO_TASKS_CACHE``, else the user cache directory (e.g. ~/.cache/elmo-tasks)."""
+    return Path(os.environ.get("ELMO_TASKS_CACHE") or user_cache_dir("elmo-tasks"))
+
+
+def official_urls(name: str) -> tuple[str, str]:
+    stem = OFFICIAL[name]
+    prefix = f"{BASE_URL}/{stem}/elmo_{stem}"
+    return f"{prefix}_options.json", f"{prefix}_weights.hdf5"
+
+
+def official_paths(name: str) -> tuple[Path, Path]:
+    folder = cache_root() / "models" / name
+    return folder / "options.json", folder / "weights.hdf5"
+
+
+def is_cached(name: str) -> bool:
+    return all(path.is_file() for path in official_paths(name))
+
+
+def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
+    """(options, weights) paths of an official model, downloading them once if allowed."""
+    if name not in OFFICIAL:
+        raise ElmoError(f"unknown ELMo model {name!r} (official names: {', '.join(OFFICIAL)})")
+    paths = official_paths(name)
+    if is_cached(name):
+        return paths
+    urls = official_urls(name)
+    offline = os.environ.get("ELMO_TASKS_OFFLINE") or os.environ.get("HF_HUB_OFFLINE")
+    if download and not offline:
+        try:
+            for url, path in zip(urls, paths, strict=False):
+                if not path.is_file():
+                    _download(url, path)
+            return paths
+        except (urllib.error.URLError, OSError, TimeoutError):
+            pass
+    where = "; ".join(f"{url} -> {path}" for url, path in zip(urls, paths, strict=False))
+    raise ElmoError(
+        f"the {name!r} ELMo model is not in the cache and cannot be downloaded here; put the files at: {where}"
+    )
+
+
+def _download(url: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"downloading {path.parent.name}/{path.name}"
+            ) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        shutil.move(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def resolve_files(model: str | None, options_file: str | None, weight_file: str | None) -> tuple[Path, Path]:
+    """Either an official model name or both file paths."""
+    if model:
+        if options_file or weight_file:
+            raise ElmoError("give either a model name or --options-file/--weight-file, not both")
+        return resolve(model)
+    if not options_file or not weight_file:
+        raise ElmoError(f"both --options-file and --weight-file are needed (or a model name: {', '.join(OFFICIAL)})")
+    return Path(options_file), Path(weight_file)

@@ -1,0 +1,108 @@
+"""The ``elmo-tasks`` command. Thin: parse arguments, call the library, print one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from elmo_features.errors import ElmoError
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--options-file", help="biLM options JSON (official format)")
+    parser.add_argument("--weight-file", help="biLM weights HDF5 (official layout)")
+    parser.add_argument("--model", help="official model name instead of files: small, medium, original, 5.5B")
+    parser.add_argument(
+        "--state",
+        choices=("stateless", "stateful", "warm"),
+        default="warm",
+        help="LSTM state per sentence (default: warm; see README)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--bf16", action="store_true", help="bfloat16 matrix products (faster on CPUs with AMX/AVX512-BF16)"
+    )
+
+
+def _load_bilm(args: argparse.Namespace):
+    import torch
+
+    from elmo_features.bilm import BiLM
+    from elmo_features.models import resolve_files
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ElmoError("--device cuda given but CUDA is not available on this machine")
+    options_file, weight_file = resolve_files(args.model, args.options_file, args.weight_file)
+    bilm = BiLM.from_files(options_file, weight_file, state=args.state).to(args.device)
+    bilm.bf16 = args.bf16
+    return bilm
+
+
+def _embed(args: argparse.Namespace) -> None:
+    from elmo_features.embed_file import embed_file, read_sentences
+
+    read_sentences(args.input_file)  # fail on bad input before loading weights
+    bilm = _load_bilm(args)
+    embed_file(
+        bilm,
+        args.input_file,
+        args.output_file,
+        args.output_format,
+        args.batch_size,
+        args.forget_sentences,
+        args.use_sentence_keys,
+    )
+
+
+def _quickstart(args: argparse.Namespace) -> None:
+    from tasks.quickstart import run
+
+    run(Path(args.output_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="elmo-tasks", description="ELMo vs static word vectors on downstream tasks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    embed = commands.add_parser(
+        "embed",
+        help="embed a text file (one tokenised sentence per line) into HDF5",
+        description="Drop-in for the old `allennlp elmo` command.",
+    )
+    embed.add_argument("input_file")
+    embed.add_argument("output_file")
+    _add_model_args(embed)
+    fmt = embed.add_mutually_exclusive_group()
+    fmt.add_argument("--all", dest="output_format", action="store_const", const="all", help="all layers (default)")
+    fmt.add_argument("--top", dest="output_format", action="store_const", const="top", help="top layer only")
+    fmt.add_argument("--average", dest="output_format", action="store_const", const="average", help="layer average")
+    embed.set_defaults(output_format="all", func=_embed)
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--forget-sentences", action="store_true", help="do not write the sentence_to_index dataset")
+    embed.add_argument(
+        "--use-sentence-keys", action="store_true", help="name datasets by sentence text, not line index"
+    )
+
+    quick = commands.add_parser("quickstart", help="the main job on an embedded default (no data, no network)")
+    quick.add_argument("-o", "--output-dir", default="runs/quickstart")
+    quick.set_defaults(func=_quickstart)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ElmoError as err:
+        print(f"elmo-tasks: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("elmo-tasks: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

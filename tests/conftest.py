@@ -1,0 +1,53 @@
+"""Shared test helpers: where ../shared is, and a tiny biLM written in the official layout."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from elmo_features.options import BiLMOptions
+from elmo_features.weights import random_weights, write_weights
+
+TINY_OPTIONS = {
+    "char_cnn": {
+        "activation": "relu",
+        "embedding": {"dim": 4},
+        "filters": [[1, 4], [2, 8], [3, 8]],
+        "n_highway": 1,
+        "n_characters": 262,
+        "max_characters_per_token": 50,
+    },
+    "lstm": {
+        "cell_clip": 3,
+        "proj_clip": 3,
+        "dim": 16,
+        "projection_dim": 8,
+        "n_layers": 2,
+        "use_skip_connections": True,
+    },
+}
+
+
+def shared_dir() -> Path | None:
+    path = Path(os.environ.get("ELMO_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+    return path if path.is_dir() else None
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    shared = shared_dir()
+    if shared is None or not (shared / "fixtures").is_dir():
+        pytest.skip("reference fixtures need ../shared/fixtures beside the repo (or ELMO_SHARED); not present")
+    return shared / "fixtures"
+
+
+@pytest.fixture
+def tiny_files(tmp_path: Path) -> tuple[Path, Path]:
+    """(options.json, weights.hdf5) of a tiny random biLM in the official layout."""
+    options_file, weight_file = tmp_path / "tiny_options.json", tmp_path / "tiny_weights.hdf5"
+    options_file.write_text(json.dumps(TINY_OPTIONS))
+    write_weights(weight_file, random_weights(BiLMOptions.from_dict(TINY_OPTIONS), seed=1))
+    return options_file, weight_file

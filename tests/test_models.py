@@ -1,0 +1,41 @@
+"""Official model names: cache paths, offline help, URL layout."""
+
+from __future__ import annotations
+
+import pytest
+
+from elmo_features.errors import ElmoError
+from elmo_features.models import official_paths, official_urls, resolve, resolve_files
+
+
+def test_urls_follow_the_official_naming():
+    options, weights = official_urls("original")
+    assert options.endswith("2x4096_512_2048cnn_2xhighway/elmo_2x4096_512_2048cnn_2xhighway_options.json")
+    assert weights.endswith("elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5")
+
+
+def test_offline_message_says_where_to_put_the_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path))
+    monkeypatch.setenv("ELMO_TASKS_OFFLINE", "1")
+    with pytest.raises(ElmoError) as err:
+        resolve("small")
+    message = str(err.value)
+    for path in official_paths("small"):
+        assert str(path) in message
+    assert official_urls("small")[1] in message
+
+
+def test_cached_files_are_used_without_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path))
+    monkeypatch.setenv("ELMO_TASKS_OFFLINE", "1")
+    for path in official_paths("medium"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    assert resolve("medium") == official_paths("medium")
+
+
+def test_unknown_name_and_mixed_arguments():
+    with pytest.raises(ElmoError, match=r"small, medium, original, 5\.5B"):
+        resolve("large")
+    with pytest.raises(ElmoError, match="not both"):
+        resolve_files("small", "o.json", None)
