@@ -57,9 +57,14 @@ def _batches(bilm: BiLM, tokens: list[list[str]], batch_size: int) -> Iterator[l
         yield order[start : start + batch_size]
 
 
-def embed_file(
+def embed_file(bilm: BiLM, input_file: str | Path, output_file: str | Path, *args, **kwargs) -> int:
+    """Embed every line of ``input_file`` into ``output_file``; returns the token count."""
+    return embed_sentences(bilm, read_sentences(input_file), output_file, *args, **kwargs)
+
+
+def embed_sentences(
     bilm: BiLM,
-    input_file: str | Path,
+    sentences: list[str],
     output_file: str | Path,
     output_format: OutputFormat = "all",
     batch_size: int = 64,
@@ -67,10 +72,9 @@ def embed_file(
     use_sentence_keys: bool = False,
     progress: bool = True,
 ) -> int:
-    """Embed every line of ``input_file`` into ``output_file``; returns the token count."""
+    """Embed lines (as :func:`read_sentences` gives them) into ``output_file``; returns the token count."""
     if batch_size < 1:
         raise ElmoError(f"batch size must be at least 1, got {batch_size}")
-    sentences = read_sentences(input_file)
     if use_sentence_keys:
         _check_keys(sentences)
     tokens = [s.split() for s in sentences]
@@ -88,7 +92,7 @@ def embed_file(
         ):
             for batch in _batches(bilm, tokens, batch_size):
                 layers, _ = bilm([tokens[i] for i in batch])
-                layers = layers.numpy()
+                layers = layers.cpu().numpy()
                 for row, index in enumerate(batch):
                     vectors = layers[:, row, : len(tokens[index])]
                     if output_format == "top":
@@ -113,7 +117,7 @@ def embed_file(
 def _check_keys(sentences: list[str]) -> None:
     seen: dict[str, int] = {}
     for number, sentence in enumerate(sentences, start=1):
-        if "/" in sentence or sentence in ("", ".", "sentence_to_index"):
+        if "/" in sentence or "\0" in sentence or sentence in ("", ".", "sentence_to_index"):
             raise ElmoError(f"line {number}: {sentence!r} cannot be an HDF5 key; drop --use-sentence-keys")
         if sentence in seen:
             raise ElmoError(

@@ -41,13 +41,13 @@ def _load_bilm(args: argparse.Namespace):
 
 
 def _embed(args: argparse.Namespace) -> None:
-    from elmo_features.embed_file import embed_file, read_sentences
+    from elmo_features.embed_file import embed_sentences, read_sentences
 
-    read_sentences(args.input_file)  # fail on bad input before loading weights
+    sentences = read_sentences(args.input_file)  # fail on bad input before loading weights
     bilm = _load_bilm(args)
-    embed_file(
+    embed_sentences(
         bilm,
-        args.input_file,
+        sentences,
         args.output_file,
         args.output_format,
         args.batch_size,
