@@ -1,0 +1,223 @@
+"""The one seam between features and task heads: a ``TokenEmbedder``.
+
+A head calls ``embedder(batch)`` on a :class:`TokenBatch` and gets (B, T, output_dim);
+it never knows whether the vectors are static, contextual, or both concatenated, so
+"static vs ELMo" is a config change. Embedders are built from a config block::
+
+    {type: glove, path: vectors.txt, trainable: false}
+    {type: elmo, options: o.json, weights: w.hdf5, dropout: 0.5, layer_norm: false, l2: 0.001, cache: true}
+    {type: concat, parts: [{type: glove, ...}, {type: elmo, ...}]}
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import Tensor, nn
+
+from elmo_features.errors import ElmoError
+
+
+@dataclass
+class TokenBatch:
+    """Tokenised sentences and their (B, T) mask."""
+
+    tokens: list[list[str]]
+    mask: Tensor
+
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[Sequence[str]]) -> TokenBatch:
+        tokens = [list(s) for s in tokens]
+        longest = max((len(s) for s in tokens), default=0)
+        mask = torch.arange(longest) < torch.tensor([len(s) for s in tokens]).unsqueeze(1)
+        return cls(tokens, mask)
+
+
+class TokenEmbedder(nn.Module):
+    """(batch) -> (B, T, output_dim), zero at padding."""
+
+    output_dim: int
+
+    def forward(self, batch: TokenBatch) -> Tensor:
+        raise NotImplementedError
+
+    def penalty(self) -> Tensor:
+        """Regularisation to add to the loss (the scalar-mix L2 for ELMo)."""
+        return torch.zeros(())
+
+
+class StaticEmbedder(TokenEmbedder):
+    """A word -> vector table. Row 0 is padding (zero), row 1 the shared OOV vector."""
+
+    def __init__(self, vocabulary: Sequence[str], matrix: np.ndarray, trainable: bool = False) -> None:
+        super().__init__()
+        self.index = {word: i for i, word in enumerate(vocabulary)}
+        self.embedding = nn.Embedding.from_pretrained(torch.from_numpy(matrix).float(), freeze=not trainable)
+        self.output_dim = matrix.shape[1]
+
+    def ids(self, tokens: list[list[str]], length: int) -> Tensor:
+        out = torch.zeros(len(tokens), length, dtype=torch.long)
+        for row, sentence in enumerate(tokens):
+            out[row, : len(sentence)] = torch.tensor([self._id(w) for w in sentence], dtype=torch.long)
+        return out
+
+    def _id(self, word: str) -> int:
+        found = self.index.get(word)
+        if found is None:
+            found = self.index.get(word.lower(), 1)
+        return found
+
+    def forward(self, batch: TokenBatch) -> Tensor:
+        ids = self.ids(batch.tokens, batch.mask.shape[1]).to(self.embedding.weight.device)
+        return self.embedding(ids)
+
+
+class ElmoEmbedder(TokenEmbedder):
+    """Frozen biLM (live, or read from the feature cache) + learned scalar mixes."""
+
+    def __init__(self, elmo, cache=None) -> None:
+        super().__init__()
+        self.elmo = elmo
+        self.cache = cache
+        self.output_dim = elmo.output_dim
+
+    def layers(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
+        source = self.cache.get if self.cache is not None else self.elmo.bilm
+        layers, mask = source(batch.tokens)
+        device = self.elmo.mixes[0].scalars.device
+        return layers.to(device), mask.to(device)
+
+    def representations(self, batch: TokenBatch) -> list[Tensor]:
+        """One tensor per scalar mix (e.g. ELMo at the input and at the output of a head)."""
+        return self.elmo.mix(*self.layers(batch))
+
+    def forward(self, batch: TokenBatch) -> Tensor:
+        return self.representations(batch)[0]
+
+    def penalty(self) -> Tensor:
+        return self.elmo.penalty()
+
+
+class ConcatEmbedder(TokenEmbedder):
+    """``[part_1; part_2; ...]`` along the feature axis (the paper feeds [GloVe; ELMo])."""
+
+    def __init__(self, parts: Sequence[TokenEmbedder]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.output_dim = sum(p.output_dim for p in parts)
+
+    def forward(self, batch: TokenBatch) -> Tensor:
+        return torch.cat([part(batch) for part in self.parts], dim=-1)
+
+    def penalty(self) -> Tensor:
+        return sum((part.penalty() for part in self.parts), torch.zeros(()))
+
+
+# ---------------------------------------------------------------------------- config
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StaticConfig(_Block):
+    type: Literal["glove", "word2vec", "fasttext", "random"]
+    path: str | None = None
+    format: str = "auto"
+    dim: int | None = None
+    trainable: bool = False
+    seed: int = 0
+
+
+class ElmoConfig(_Block):
+    type: Literal["elmo"]
+    options: str | None = None
+    weights: str | None = None
+    model: str | None = None
+    state: Literal["stateless", "warm"] = "warm"
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    layer_norm: bool = False
+    l2: float = Field(0.0, ge=0.0)
+    outputs: int = Field(1, ge=1)
+    cache: bool = True
+    cache_dir: str | None = None
+
+
+class ConcatConfig(_Block):
+    type: Literal["concat"]
+    parts: list[Annotated[StaticConfig | ElmoConfig, Field(discriminator="type")]]
+
+
+EMBEDDER_TYPES = ("glove", "word2vec", "fasttext", "random", "elmo", "concat")
+_CONFIGS = {t: StaticConfig for t in EMBEDDER_TYPES[:4]} | {"elmo": ElmoConfig, "concat": ConcatConfig}
+
+
+def parse_config(block: dict, where: str = "embedder") -> StaticConfig | ElmoConfig | ConcatConfig:
+    """Validate a config block; unknown types and keys are one-line errors with a suggestion."""
+    if not isinstance(block, dict) or "type" not in block:
+        raise ElmoError(f"{where}: needs a 'type' (one of {', '.join(EMBEDDER_TYPES)})")
+    kind = block["type"]
+    if kind not in _CONFIGS:
+        raise ElmoError(f"{where}: unknown embedder type {kind!r} (valid: {', '.join(EMBEDDER_TYPES)})")
+    schema = _CONFIGS[kind]
+    if kind == "concat":
+        for i, part in enumerate(block.get("parts") or []):
+            parse_config(part, f"{where}.parts[{i}]")
+    try:
+        return schema.model_validate(block)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            valid = list(schema.model_fields)
+            close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(valid)})"
+            raise ElmoError(f"{where}: unknown key {key!r}{hint}") from None
+        raise ElmoError(f"{where}.{key}: {first['msg']}") from None
+
+
+def build_embedder(block: dict, vocabulary: Sequence[str], where: str = "embedder") -> TokenEmbedder:
+    """A TokenEmbedder from a config block; ``vocabulary`` lists the words the data needs."""
+    return _build(parse_config(block, where), list(vocabulary))
+
+
+def _build(config, vocabulary: list[str]) -> TokenEmbedder:
+    if isinstance(config, ConcatConfig):
+        return ConcatEmbedder([_build(part, vocabulary) for part in config.parts])
+    if isinstance(config, ElmoConfig):
+        return _build_elmo(config)
+    from elmo_features.static import build_matrix, load_vectors
+
+    if config.type == "random":
+        if not config.dim:
+            raise ElmoError("embedder: type 'random' needs 'dim'")
+        vectors = None
+    else:
+        if not config.path:
+            raise ElmoError(f"embedder: type {config.type!r} needs 'path'")
+        vectors = load_vectors(config.path, vocabulary=vocabulary, format=config.format)
+    words = ["@@PADDING@@", "@@UNKNOWN@@", *vocabulary]
+    matrix, _ = build_matrix(vectors, words, config.dim or vectors.dim, seed=config.seed)
+    return StaticEmbedder(words, matrix, trainable=config.trainable or config.type == "random")
+
+
+def _build_elmo(config: ElmoConfig) -> ElmoEmbedder:
+    from pathlib import Path
+
+    from elmo_features.bilm import BiLM
+    from elmo_features.elmo import Elmo
+    from elmo_features.models import resolve_files
+
+    options_file, weight_file = resolve_files(config.model, config.options, config.weights)
+    bilm = BiLM.from_files(options_file, weight_file, state=config.state)
+    elmo = Elmo(bilm, config.outputs, dropout=config.dropout, layer_norm=config.layer_norm, l2=config.l2)
+    cache = None
+    if config.cache:
+        from elmo_features.feature_cache import FeatureCache
+
+        cache = FeatureCache(bilm, Path(config.cache_dir) if config.cache_dir else None)
+    return ElmoEmbedder(elmo, cache)
