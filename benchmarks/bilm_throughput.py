@@ -164,7 +164,9 @@ def write_report(results: list[dict], args: argparse.Namespace, folder: Path) ->
         "python": platform.python_version(),
         "sentences": args.sentences,
     }
-    (folder / "bilm_throughput.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    (folder / f"bilm_throughput{args.tag}.json").write_text(
+        json.dumps({"meta": meta, "results": results}, indent=1) + "\n"
+    )
     rows = [
         "| architecture | batch | precision | tokens/s | peak RSS (MB) | max abs error vs fp32 |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -176,7 +178,7 @@ def write_report(results: list[dict], args: argparse.Namespace, folder: Path) ->
             f"{r['peak_rss_mb']:,.0f} | {error} |"
         )
     header = "\n".join(f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in meta.items())
-    (folder / "bilm_throughput.md").write_text(
+    (folder / f"bilm_throughput{args.tag}.md").write_text(
         f"# biLM throughput (`embed --all`)\n\n{header}\n\n" + "\n".join(rows) + "\n"
     )
 
@@ -189,6 +191,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--quick", action="store_true", help="160 sentences, small, fp32, batch 32, no report")
     # worker-only arguments
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

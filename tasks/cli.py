@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from elmo_features.errors import ElmoError
+from tasks.commands import cache, vectors
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument(
         "--use-sentence-keys", action="store_true", help="name datasets by sentence text, not line index"
     )
+
+    for module in (vectors, cache):
+        module.add_parser(commands)
 
     quick = commands.add_parser("quickstart", help="the main job on an embedded default (no data, no network)")
     quick.add_argument("-o", "--output-dir", default="runs/quickstart")
