@@ -157,9 +157,10 @@ class BiLM(nn.Module):
         p, c, n = options.projection_dim, options.cell_dim, options.n_layers
         # Per layer, both directions stacked on dim 0; gate order (i, f, o, j).
         self.w_input = nn.ParameterList(nn.Parameter(torch.zeros(2, p, 4 * c)) for _ in range(n))
-        self.w_state = nn.ParameterList(nn.Parameter(torch.zeros(2, p, 4 * c)) for _ in range(n))
+        # Recurrent weights are stored (out, in): small-row matrix products read them faster.
+        self.w_state = nn.ParameterList(nn.Parameter(torch.zeros(2, 4 * c, p)) for _ in range(n))
         self.bias = nn.ParameterList(nn.Parameter(torch.zeros(2, 1, 4 * c)) for _ in range(n))
-        self.w_proj = nn.ParameterList(nn.Parameter(torch.zeros(2, c, p)) for _ in range(n))
+        self.w_proj = nn.ParameterList(nn.Parameter(torch.zeros(2, p, c)) for _ in range(n))
         self.requires_grad_(False)
         self.token_cache = TokenVectorCache(cache_size)
         self._carried: list[tuple[Tensor, Tensor]] | None = None  # stateful: per layer (h, c)
@@ -187,9 +188,9 @@ class BiLM(nn.Module):
                     b = arrays[f"{name}/B"].copy()
                     b[2 * c : 3 * c] += 1.0
                     self.w_input[layer][direction] = torch.from_numpy(w[:p].copy())
-                    self.w_state[layer][direction] = torch.from_numpy(w[p:].copy())
+                    self.w_state[layer][direction] = torch.from_numpy(w[p:].T.copy())
                     self.bias[layer][direction, 0] = torch.from_numpy(b[order].copy())
-                    self.w_proj[layer][direction] = torch.from_numpy(arrays[f"{name}/W_P_0"])
+                    self.w_proj[layer][direction] = torch.from_numpy(arrays[f"{name}/W_P_0"].T.copy())
         self.token_cache.clear()
         self.reset_states()
 
@@ -327,7 +328,7 @@ class BiLM(nn.Module):
         """One LSTM layer, both directions at once. ``inputs``: (2, T, B, P), rows sorted."""
         _, steps, rows, p = inputs.shape
         cell_clip, proj_clip = self.options.cell_clip, self.options.proj_clip
-        w_state, w_proj = self.w_state[layer], self.w_proj[layer]
+        w_state, w_proj = self.w_state[layer].transpose(1, 2), self.w_proj[layer].transpose(1, 2)
         gates_in = torch.baddbmm(self.bias[layer], inputs.reshape(2, steps * rows, p), self.w_input[layer])
         gates_in = gates_in.view(2, steps, rows, -1)
         c3 = 3 * self.options.cell_dim
