@@ -24,24 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORIGINAL = {
-    "char_cnn": {
-        "activation": "relu",
-        "embedding": {"dim": 16},
-        "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]],
-        "max_characters_per_token": 50,
-        "n_characters": 262,
-        "n_highway": 2,
-    },
-    "lstm": {
-        "cell_clip": 3,
-        "dim": 4096,
-        "n_layers": 2,
-        "proj_clip": 3,
-        "projection_dim": 512,
-        "use_skip_connections": True,
-    },
-}
 
 
 def data_dir() -> Path:
@@ -63,19 +45,6 @@ def benchmark_sentences(limit: int) -> list[str]:
     return sentences[:limit]
 
 
-def architecture_files(arch: str, folder: Path) -> tuple[Path, Path]:
-    from elmo_features.options import BiLMOptions
-    from elmo_features.weights import random_weights, write_weights
-    from tasks.quickstart import SMALL_OPTIONS
-
-    raw = {"small": SMALL_OPTIONS, "original": ORIGINAL}[arch]
-    options_file, weight_file = folder / f"{arch}_options.json", folder / f"{arch}_weights.hdf5"
-    if not weight_file.is_file():
-        options_file.write_text(json.dumps(raw))
-        write_weights(weight_file, random_weights(BiLMOptions.from_dict(raw), seed=0))
-    return options_file, weight_file
-
-
 def worker(args: argparse.Namespace) -> None:
     """One configuration in this process; prints a JSON line."""
     import numpy as np
@@ -83,10 +52,11 @@ def worker(args: argparse.Namespace) -> None:
 
     from elmo_features.bilm import BiLM
     from elmo_features.embed_file import embed_file
+    from elmo_features.models import write_random_model
 
     torch.set_num_threads(args.threads)
     folder = Path(args.work)
-    options_file, weight_file = architecture_files(args.arch, folder)
+    options_file, weight_file = write_random_model(args.arch, folder)
     bilm = BiLM.from_files(options_file, weight_file, state="stateless")
     bilm.bf16 = args.bf16
     lines = benchmark_sentences(args.sentences)

@@ -26,24 +26,6 @@ from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORIGINAL = {
-    "char_cnn": {
-        "activation": "relu",
-        "embedding": {"dim": 16},
-        "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]],
-        "max_characters_per_token": 50,
-        "n_characters": 262,
-        "n_highway": 2,
-    },
-    "lstm": {
-        "cell_clip": 3,
-        "dim": 4096,
-        "n_layers": 2,
-        "proj_clip": 3,
-        "projection_dim": 512,
-        "use_skip_connections": True,
-    },
-}
 
 
 def train_file() -> Path:
@@ -54,14 +36,9 @@ def train_file() -> Path:
 
 
 def model_files(folder: Path) -> tuple[Path, Path]:
-    from elmo_features.options import BiLMOptions
-    from elmo_features.weights import random_weights, write_weights
+    from elmo_features.models import write_random_model
 
-    options_file, weight_file = folder / "original_options.json", folder / "original_weights.hdf5"
-    if not weight_file.is_file():
-        options_file.write_text(json.dumps(ORIGINAL))
-        write_weights(weight_file, random_weights(BiLMOptions.from_dict(ORIGINAL), seed=0))
-    return options_file, weight_file
+    return write_random_model("original", folder)
 
 
 def sentences(limit: int | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import urllib.error
@@ -20,6 +21,49 @@ OFFICIAL = {
     "original": "2x4096_512_2048cnn_2xhighway",
     "5.5B": "2x4096_512_2048cnn_2xhighway_5.5B",
 }
+
+
+_FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
+
+
+def architecture(name: str) -> dict:
+    """Options JSON (as a dict) with the dimensions of an official model."""
+    sizes = {"small": (1024, 128, 1), "medium": (2048, 256, 1), "original": (4096, 512, 2), "5.5B": (4096, 512, 2)}
+    if name not in sizes:
+        raise ElmoError(f"unknown ELMo model {name!r} (official names: {', '.join(OFFICIAL)})")
+    cell, projection, highway = sizes[name]
+    return {
+        "char_cnn": {
+            "activation": "relu",
+            "embedding": {"dim": 16},
+            "filters": _FILTERS,
+            "max_characters_per_token": 50,
+            "n_characters": 262,
+            "n_highway": highway,
+        },
+        "lstm": {
+            "cell_clip": 3,
+            "dim": cell,
+            "n_layers": 2,
+            "proj_clip": 3,
+            "projection_dim": projection,
+            "use_skip_connections": True,
+        },
+    }
+
+
+def write_random_model(name: str, folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Options + random weights in the official layout with an official model's dimensions (once)."""
+    from elmo_features.options import BiLMOptions
+    from elmo_features.weights import random_weights, write_weights
+
+    options_file, weight_file = folder / f"{name}_options.json", folder / f"{name}_weights.hdf5"
+    if not weight_file.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        options = architecture(name)
+        options_file.write_text(json.dumps(options, indent=1))
+        write_weights(weight_file, random_weights(BiLMOptions.from_dict(options), seed=seed))
+    return options_file, weight_file
 
 
 def cache_root() -> Path:

@@ -7,7 +7,6 @@ and says so: the pipeline is the same, the numbers then mean nothing linguistica
 
 from __future__ import annotations
 
-import json
 import time
 from importlib import resources
 from pathlib import Path
@@ -17,40 +16,7 @@ import numpy as np
 
 from elmo_features.bilm import BiLM
 from elmo_features.embed_file import embed_file
-from elmo_features.models import cache_root, is_cached, official_paths
-from elmo_features.options import BiLMOptions
-from elmo_features.weights import random_weights, write_weights
-
-SMALL_OPTIONS = {
-    "char_cnn": {
-        "activation": "relu",
-        "embedding": {"dim": 16},
-        "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]],
-        "max_characters_per_token": 50,
-        "n_characters": 262,
-        "n_highway": 1,
-    },
-    "lstm": {
-        "cell_clip": 3,
-        "dim": 1024,
-        "n_layers": 2,
-        "proj_clip": 3,
-        "projection_dim": 128,
-        "use_skip_connections": True,
-    },
-}
-
-
-def random_small_files() -> tuple[Path, Path]:
-    """Options + random weights with the official small dimensions (created once)."""
-    folder = cache_root() / "models" / "random-small"
-    options_file, weight_file = folder / "options.json", folder / "weights.hdf5"
-    if not weight_file.is_file():
-        options = BiLMOptions.from_dict(SMALL_OPTIONS)
-        folder.mkdir(parents=True, exist_ok=True)
-        options_file.write_text(json.dumps(options.to_dict(), indent=1))
-        write_weights(weight_file, random_weights(options, seed=0))
-    return options_file, weight_file
+from elmo_features.models import cache_root, is_cached, official_paths, write_random_model
 
 
 def sentences_file() -> Path:
@@ -62,7 +28,7 @@ def run(output_dir: Path, say=print) -> Path:
         options_file, weight_file = official_paths("small")
         say(f"weights: official ELMo 'small' from the cache ({weight_file})")
     else:
-        options_file, weight_file = random_small_files()
+        options_file, weight_file = write_random_model("small", cache_root() / "models" / "random")
         say(
             f"weights: RANDOM, small architecture, official layout ({weight_file}); the official ones are not in "
             f"the cache ({official_paths('small')[1]}), so the similarities below only show the mechanics"

@@ -91,3 +91,14 @@ def test_truncated_char_cnn_equals_the_full_width(tiny_files):
     full = bilm.char_cnn(ids)
     for index in ([0, 1], [0, 1, 5, 6], list(range(len(tokens)))):
         torch.testing.assert_close(bilm.char_cnn(ids[index], lengths[index]), full[index], atol=1e-6, rtol=0)
+
+
+def test_bf16_mode_is_close_to_fp32_and_returns_float32(tiny_files):
+    exact = load(tiny_files, "warm")
+    approx = load(tiny_files, "warm")
+    approx.bf16 = True
+    reference, _ = exact(SENTENCES)
+    rounded, _ = approx(SENTENCES)
+    assert rounded.dtype == torch.float32
+    error = (rounded - reference).abs().max().item()
+    assert 0 < error < 0.05 * reference.abs().max().item()

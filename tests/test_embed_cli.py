@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from conftest import TINY_OPTIONS as OPTS
 
 from elmo_features.bilm import BiLM
 from elmo_features.models import OFFICIAL, official_paths, official_urls
@@ -18,31 +18,9 @@ from elmo_features.options import BiLMOptions
 from elmo_features.weights import random_weights, write_weights
 from tasks.cli import main
 
-OPTS = {
-    "char_cnn": {
-        "activation": "relu",
-        "embedding": {"dim": 4},
-        "filters": [[1, 4], [2, 8]],
-        "n_highway": 1,
-        "n_characters": 262,
-        "max_characters_per_token": 50,
-    },
-    "lstm": {
-        "cell_clip": 3,
-        "proj_clip": 3,
-        "dim": 16,
-        "projection_dim": 8,
-        "n_layers": 2,
-        "use_skip_connections": True,
-    },
-}
 DIM = 16  # 2 x projection_dim
 # An empty line in the middle, lengths 1..6, a repeated token.
 TEXT = ["the cat sat on the mat", "a dog", "", "colourless green ideas sleep furiously", "run", "he ran home"]
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("ELMO_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def write_model(folder: Path, options: dict = OPTS, drop: str | None = None) -> list[str]:
@@ -192,10 +170,8 @@ def test_stateful_carries_state_across_batches(embed) -> None:
     assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(one[1:], three[1:], strict=True))
 
 
-def test_stateful_parity_with_bilm_tf_fixture(tmp_path, embed) -> None:
-    fixture = shared_dir() / "fixtures" / "elmo-bilm-tf"
-    if not fixture.is_dir():
-        pytest.skip(f"bilm-tf reference fixture not found at {fixture} (set ELMO_SHARED to the shared folder)")
+def test_stateful_parity_with_bilm_tf_fixture(tmp_path, embed, fixtures_dir) -> None:
+    fixture = fixtures_dir / "elmo-bilm-tf"
     lists = json.loads((fixture / "lm_embeddings_sentences.json").read_text())
     lines = [lists[k][i] for i in range(len(lists[0])) for k in range(len(lists))]
     model = ["--options-file", str(fixture / "options.json"), "--weight-file", str(fixture / "lm_weights.hdf5")]
@@ -250,7 +226,7 @@ BAD: dict[str, Callable[[Path, pytest.MonkeyPatch], tuple[Path, list[str], list[
     "options-mismatch": lambda d, mp: (
         _good_input(d),
         write_model(d, {**OPTS, "lstm": {**OPTS["lstm"], "projection_dim": 16}}),
-        ["'CNN_proj/W_proj'", "(12, 8)", "(12, 16)"],
+        ["'CNN_proj/W_proj'", "(20, 8)", "(20, 16)"],
     ),
     "missing-dataset": lambda d, mp: (_good_input(d), write_model(d, drop="CNN_proj/b_proj"), ["'CNN_proj/b_proj'"]),
     "options-not-json": lambda d, mp: (_good_input(d), _options_not_json(write_model(d)), ["options.json", "JSON"]),

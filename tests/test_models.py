@@ -39,3 +39,13 @@ def test_unknown_name_and_mixed_arguments():
         resolve("large")
     with pytest.raises(ElmoError, match="not both"):
         resolve_files("small", "o.json", None)
+
+
+def test_small_architecture_matches_the_released_small_options(fixtures_dir):
+    import json
+
+    from elmo_features.models import architecture
+    from elmo_features.options import BiLMOptions
+
+    released = json.loads((fixtures_dir / "elmo-small-random" / "small_random_options.json").read_text())
+    assert BiLMOptions.from_dict(architecture("small")) == BiLMOptions.from_dict(released)
