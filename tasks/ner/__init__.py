@@ -1,0 +1,1 @@
+"""Named-entity recognition: CoNLL reader, BiLSTM-CRF tagger, span F1."""

@@ -1,0 +1,190 @@
+"""CoNLL column files (and hub datasets) as ``datasets.Dataset``s with BIOUL tags.
+
+One token per line. Columns are split on any whitespace (``separator=None``: CoNLL-2003's
+``token POS chunk NER``) or on a given string (``"\\t"`` for WNUT-style ``token<TAB>tag``).
+Blank lines end sentences; ``-DOCSTART-`` lines are skipped (they end a sentence too).
+Rows: ``tokens``, ``tags`` (BIOUL, see :mod:`tasks.ner.tags`) and ``line``, the 1-based
+line where the sentence starts (for hub data, the 1-based row number).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import datasets
+
+from elmo_features.errors import ElmoError
+from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
+
+FEATURES = datasets.Features(
+    {
+        "tokens": datasets.Sequence(datasets.Value("string")),
+        "tags": datasets.Sequence(datasets.Value("string")),
+        "line": datasets.Value("int64"),
+    }
+)
+SPLIT_ALIASES = {"validation": ("valid", "dev"), "valid": ("validation", "dev"), "dev": ("valid", "validation")}
+_FILE_SUFFIXES = {".txt", ".conll", ".conllu", ".tsv", ".iob", ".iob1", ".iob2", ".bio", ".bioul", ".bioes"}
+
+
+def data_dir() -> Path | None:
+    """``$DATA_DIR``, else ``../shared/data`` beside the repository when it exists."""
+    if os.environ.get("DATA_DIR"):
+        return Path(os.environ["DATA_DIR"]).expanduser()
+    default = Path(__file__).resolve().parents[3] / "shared" / "data"
+    return default if default.is_dir() else None
+
+
+def _tag_checker(scheme: Scheme, labels: Sequence[str] | None) -> Callable[[str], str | None]:
+    try:
+        check_scheme(scheme)
+    except ValueError as err:
+        raise ElmoError(str(err)) from None
+    allowed = None if labels is None else {*labels, "O"}
+
+    def unknown(tag: str) -> str | None:
+        if not is_valid(tag, scheme):
+            return f"unknown tag {tag!r} ({scheme} tags are O or {'/'.join(_prefixes(scheme))}-TYPE)"
+        if allowed is not None and tag not in allowed:
+            return f"unknown tag {tag!r} (not in the given labels)"
+        return None
+
+    return unknown
+
+
+def _prefixes(scheme: Scheme) -> tuple[str, ...]:
+    return ("B", "I", "L", "U", "E", "S") if scheme == "BIOUL" else ("B", "I")
+
+
+def _dataset(tokens: list[list[str]], tags: list[list[str]], lines: list[int], where: str) -> datasets.Dataset:
+    if not tokens:
+        raise ElmoError(f"{where}: no sentences")
+    return datasets.Dataset.from_dict({"tokens": tokens, "tags": tags, "line": lines}, features=FEATURES)
+
+
+def read_conll(
+    path: str | os.PathLike,
+    token_column: int = 0,
+    tag_column: int = -1,
+    separator: str | None = None,
+    scheme: Scheme = "IOB2",
+    labels: Sequence[str] | None = None,
+) -> datasets.Dataset:
+    """Read a CoNLL column file line by line; tags are checked against ``scheme`` (and ``labels``:
+    the tags allowed as written in the file, ``O`` always allowed) and converted to BIOUL."""
+    path = Path(path)
+    unknown = _tag_checker(scheme, labels)
+    all_tokens: list[list[str]] = []
+    all_tags: list[list[str]] = []
+    lines: list[int] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = width = 0
+
+    def end_sentence() -> None:
+        if tokens:
+            all_tokens.append(tokens.copy())
+            all_tags.append(to_bioul(tags, scheme))
+            lines.append(start)
+            tokens.clear()
+            tags.clear()
+
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise ElmoError(f"CoNLL file not found: {path}") from None
+    except IsADirectoryError:
+        raise ElmoError(f"{path} is a directory, not a CoNLL file") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise ElmoError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
+            fields = line.split(separator)
+            if not line.strip() or fields[0] == "-DOCSTART-":
+                end_sentence()
+                continue
+            if not width:
+                width = len(fields)
+                for column in (token_column, tag_column):
+                    if not -width <= column < width:
+                        raise ElmoError(f"{path}:{number}: {width} columns, no column {column}")
+            elif len(fields) != width:
+                raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}")
+            tag = fields[tag_column]
+            problem = unknown(tag)
+            if problem:
+                raise ElmoError(f"{path}:{number}: {problem}")
+            if not tokens:
+                start = number
+            tokens.append(fields[token_column])
+            tags.append(tag)
+        end_sentence()
+    return _dataset(all_tokens, all_tags, lines, str(path))
+
+
+def load_split(
+    source: str | os.PathLike,
+    split: str,
+    *,
+    scheme: Scheme = "IOB2",
+    labels: Sequence[str] | None = None,
+    **columns,
+) -> datasets.Dataset:
+    """One split from a CoNLL file, a folder holding ``<split>.txt`` (also looked up under
+    :func:`data_dir`), or else a hub dataset name (``tokens`` + ``ner_tags`` columns; never runs
+    remote code). ``columns`` (token_column, tag_column, separator) go to :func:`read_conll`."""
+    path = _local_file(source, split)
+    if path is not None:
+        return read_conll(path, scheme=scheme, labels=labels, **columns)
+    name = str(source)
+    if isinstance(source, os.PathLike) or name.startswith((".", "/", "~")) or Path(name).suffix in _FILE_SUFFIXES:
+        raise ElmoError(f"CoNLL file not found: {name} (relative names are also looked up under DATA_DIR)")
+    return _from_hub(name, split, scheme, labels)
+
+
+def _local_file(source: str | os.PathLike, split: str) -> Path | None:
+    candidates = [Path(source).expanduser()]
+    root = data_dir()
+    if root is not None and not candidates[0].is_absolute():
+        candidates.append(root / candidates[0])
+    for path in candidates:
+        if path.is_file():
+            return path
+        if path.is_dir():
+            names = [f"{name}{ext}" for name in (split, *SPLIT_ALIASES.get(split, ())) for ext in (".txt", "")]
+            for name in names:
+                if (path / name).is_file():
+                    return path / name
+            raise ElmoError(f"{path}: no file for split {split!r} (looked for {', '.join(names)})")
+    return None
+
+
+def _from_hub(name: str, split: str, scheme: Scheme, labels: Sequence[str] | None) -> datasets.Dataset:
+    unknown = _tag_checker(scheme, labels)
+    try:
+        data = datasets.load_dataset(name, split=split)  # no trust_remote_code: hub code never runs here
+    except Exception as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ElmoError(
+            f"cannot load {name!r} split {split!r} from the Hugging Face hub ({reason}); "
+            "pass a local CoNLL file path, or set DATA_DIR to the folder that holds it"
+        ) from None
+    where = f"{name}[{split}]"
+    missing = [column for column in ("tokens", "ner_tags") if column not in data.column_names]
+    if missing:
+        raise ElmoError(f"{where}: no {' or '.join(map(repr, missing))} column (has {', '.join(data.column_names)})")
+    names = getattr(getattr(data.features["ner_tags"], "feature", None), "names", None)
+    columns = data.select_columns(["tokens", "ner_tags"]).to_dict()
+    all_tags: list[list[str]] = []
+    for row, ids in enumerate(columns["ner_tags"], start=1):
+        tags = [names[i] for i in ids] if names is not None else [str(t) for t in ids]
+        for tag in tags:
+            problem = unknown(tag)
+            if problem:
+                raise ElmoError(f"{where} row {row}: {problem}")
+        all_tags.append(to_bioul(tags, scheme))
+    return _dataset(columns["tokens"], all_tags, list(range(1, len(all_tags) + 1)), where)
