@@ -307,7 +307,7 @@ class BiLM(nn.Module):
         out_layers = [inputs]
         final = []
         for layer in range(self.options.n_layers):
-            out, h_last, c_last = self._lstm_layer(layer, out_layers[-1], active, sorted_lengths, *init[layer])
+            out, h_last, c_last = self._lstm_layer(layer, out_layers[-1], active, *init[layer])
             if layer > 0 and self.options.use_skip_connections:
                 out = out + out_layers[-1]
             out_layers.append(out)
@@ -324,7 +324,7 @@ class BiLM(nn.Module):
         final = [(h[:, unsort], c[:, unsort]) for h, c in final]
         return layers, lengths, final
 
-    def _lstm_layer(self, layer: int, inputs: Tensor, active: list[int], lengths: list[int], h0: Tensor, c0: Tensor):
+    def _lstm_layer(self, layer: int, inputs: Tensor, active: list[int], h0: Tensor, c0: Tensor):
         """One LSTM layer, both directions at once. ``inputs``: (2, T, B, P), rows sorted."""
         _, steps, rows, p = inputs.shape
         cell_clip, proj_clip = self.options.cell_clip, self.options.proj_clip
