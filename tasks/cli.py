@@ -9,43 +9,14 @@ from pathlib import Path
 
 from elmo_features.errors import ElmoError
 from tasks.commands import cache, vectors
-
-
-def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--options-file", help="biLM options JSON (official format)")
-    parser.add_argument("--weight-file", help="biLM weights HDF5 (official layout)")
-    parser.add_argument("--model", help="official model name instead of files: small, medium, original, 5.5B")
-    parser.add_argument(
-        "--state",
-        choices=("stateless", "stateful", "warm"),
-        default="warm",
-        help="LSTM state per sentence (default: warm; see README)",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument(
-        "--bf16", action="store_true", help="bfloat16 matrix products (faster on CPUs with AMX/AVX512-BF16)"
-    )
-
-
-def _load_bilm(args: argparse.Namespace):
-    import torch
-
-    from elmo_features.bilm import BiLM
-    from elmo_features.models import resolve_files
-
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ElmoError("--device cuda given but CUDA is not available on this machine")
-    options_file, weight_file = resolve_files(args.model, args.options_file, args.weight_file)
-    bilm = BiLM.from_files(options_file, weight_file, state=args.state).to(args.device)
-    bilm.bf16 = args.bf16
-    return bilm
+from tasks.commands.model_args import add_model_args, load_bilm
 
 
 def _embed(args: argparse.Namespace) -> None:
     from elmo_features.embed_file import embed_sentences, read_sentences
 
     sentences = read_sentences(args.input_file)  # fail on bad input before loading weights
-    bilm = _load_bilm(args)
+    bilm = load_bilm(args)
     embed_sentences(
         bilm,
         sentences,
@@ -74,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     embed.add_argument("input_file")
     embed.add_argument("output_file")
-    _add_model_args(embed)
+    add_model_args(embed)
     fmt = embed.add_mutually_exclusive_group()
     fmt.add_argument("--all", dest="output_format", action="store_const", const="all", help="all layers (default)")
     fmt.add_argument("--top", dest="output_format", action="store_const", const="top", help="top layer only")

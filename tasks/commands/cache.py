@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from elmo_features.errors import ElmoError
+from tasks.commands.model_args import add_model_args, load_bilm
 
 FORMATS = ("lines", "conll")
 
@@ -29,14 +30,7 @@ def add_parser(commands) -> None:
         help="lines: whitespace-tokenised sentence per line (default); conll: token in column 1, "
         "blank line between sentences, -DOCSTART- skipped",
     )
-    build.add_argument("--options-file", help="biLM options JSON (official format)")
-    build.add_argument("--weight-file", help="biLM weights HDF5 (official layout)")
-    build.add_argument("--model", help="official model name instead of files: small, medium, original, 5.5B")
-    build.add_argument(
-        "--state", choices=("stateless", "warm"), default="warm", help="LSTM start state (default: warm)"
-    )
-    build.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    build.add_argument("--bf16", action="store_true", help="bfloat16 matrix products (a separate cache)")
+    add_model_args(build, states=("stateless", "warm"))
     build.add_argument(
         "--cache-dir", help="cache root (default: $ELMO_TASKS_FEATURE_CACHE, else <user cache>/elmo-tasks/features)"
     )
@@ -90,12 +84,11 @@ def read_sentences(path: Path, fmt: str = "lines") -> Iterator[list[str]]:
 
 def _build(args: argparse.Namespace) -> None:
     from elmo_features.feature_cache import FeatureCache
-    from tasks.cli import _load_bilm
 
     if args.batch_size < 1:
         raise ElmoError(f"batch size must be at least 1, got {args.batch_size}")
     corpus = Corpus([Path(p) for p in args.data], args.format)  # bad input fails before the weights load
-    cache = FeatureCache(_load_bilm(args), args.cache_dir)
+    cache = FeatureCache(load_bilm(args), args.cache_dir)
     s = cache.build(corpus, batch_size=args.batch_size)
     print(
         f"feature cache {cache.folder}: {s.sentences:,} sentences, {s.unique:,} unique, {s.tokens:,} tokens, "

@@ -1,0 +1,1 @@
+"""Glue shared by the task heads: configs, and (later) trainer, vocabulary and batching."""

@@ -1,0 +1,345 @@
+"""Training configs: YAML files, validated, with ``${VAR}`` expansion and ``--set a.b=value`` overrides.
+
+``load_config("ner/conll2003_elmo", ["trainer.epochs=5"])`` reads a built-in (or any path), applies
+the overrides, expands environment variables and validates; every problem is a one-line
+:class:`ElmoError` naming the file and the key, with the closest valid key when one was misspelt.
+
+Environment variables: ``${VAR}``, ``${VAR:-default}`` (the default is used when VAR is unset or
+empty and may itself hold ``${...}``), ``$${`` for a literal ``${``. ``DATA_DIR`` behaves as if set to
+``../shared/data`` beside the repository when that folder exists (see :func:`default_data_dir`).
+Expansion runs after the overrides, so ``--set`` values may use variables too.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from elmo_features.embedders import EMBEDDER_TYPES, ConcatConfig, ElmoConfig, StaticConfig, parse_config
+from elmo_features.errors import ElmoError
+
+_HERE = Path(__file__).resolve()
+CONFIG_DIRS: list[Path] = [_HERE.parents[2] / "configs", _HERE.parents[1] / "configs"]
+"""Where built-in config names are looked up, in order: the repository, then the package data."""
+
+
+# ---------------------------------------------------------------------------- schema
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskConfig(_Section):
+    name: Literal["ner", "sentiment", "qa"]
+
+
+class DataConfig(_Section):
+    """Splits are file paths or hub dataset names; columns and scheme are for CoNLL files."""
+
+    train: str
+    validation: str | None = None
+    test: str | None = None
+    token_column: int = 0
+    tag_column: int = -1
+    separator: str | None = None
+    scheme: Literal["IOB1", "IOB2", "BIOUL"] = "IOB2"
+
+
+class ModelConfig(_Section):
+    """The head: a BiLSTM(-CRF) over the embedder's vectors (Lample et al. 2016; Peters et al. 2018)."""
+
+    hidden: int = Field(200, gt=0)
+    layers: int = Field(2, gt=0)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    char_cnn: bool = True
+
+
+class TrainerConfig(_Section):
+    epochs: int = Field(50, gt=0)
+    batch_size: int = Field(32, gt=0)
+    lr: float = Field(1e-3, gt=0.0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    grad_clip: float | None = Field(5.0, gt=0.0)
+    patience: int = Field(5, ge=0)
+    seed: int = 0
+    precision: Literal["32", "bf16"] = "32"
+    num_workers: int = Field(0, ge=0)
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class TrainConfig(_Section):
+    """One training run. ``embedder`` is a block for :func:`elmo_features.embedders.build_embedder`,
+    validated by :func:`~elmo_features.embedders.parse_config` and stored with its defaults filled in."""
+
+    name: str
+    task: TaskConfig
+    data: DataConfig
+    embedder: dict[str, Any]
+    model: ModelConfig = ModelConfig()
+    trainer: TrainerConfig = TrainerConfig()
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder(cls, block: dict[str, Any]) -> dict[str, Any]:
+        return parse_config(block, "embedder").model_dump()
+
+
+# ---------------------------------------------------------------------------- environment
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def default_data_dir() -> Path | None:
+    """``../shared/data`` beside the repository, when that folder exists."""
+    path = _HERE.parents[3] / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def _lookup(name: str) -> str | None:
+    value = os.environ.get(name)
+    if not value and name == "DATA_DIR" and (fallback := default_data_dir()) is not None:
+        return str(fallback)
+    return value
+
+
+def _closing(text: str, start: int) -> int:
+    depth, k = 1, start
+    while k < len(text):
+        if text.startswith("${", k):
+            depth, k = depth + 1, k + 2
+            continue
+        if text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+        k += 1
+    return -1
+
+
+def _expand_text(text: str, where: str) -> str:
+    out, i = [], 0
+    while (j := text.find("$", i)) >= 0:
+        out.append(text[i:j])
+        if text.startswith("$${", j):
+            out.append("${")
+            i = j + 3
+            continue
+        if not text.startswith("${", j):
+            out.append("$")
+            i = j + 1
+            continue
+        end = _closing(text, j + 2)
+        if end < 0:
+            raise ElmoError(f"{where}: unclosed '${{' in {text!r}")
+        name, has_default, default = text[j + 2 : end].partition(":-")
+        if not _NAME.fullmatch(name):
+            raise ElmoError(f"{where}: bad variable name {name!r} in {text!r} (use ${{NAME}} or ${{NAME:-default}})")
+        value = _lookup(name)
+        if not value and has_default:
+            value = _expand_text(default, where)
+        elif value is None:
+            raise ElmoError(f"{where}: environment variable {name} is not set (or write ${{{name}:-default}})")
+        out.append(value)
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
+def expand_env(value: Any, source: str = "config", _path: str = "") -> Any:
+    """``value`` with ``${VAR}`` / ``${VAR:-default}`` expanded in every string (keys excepted);
+    an unset variable without a default is an error naming ``source`` and the key."""
+    if isinstance(value, str):
+        return _expand_text(value, ": ".join(p for p in (source, _path) if p))
+    if isinstance(value, dict):
+        return {k: expand_env(v, source, f"{_path}.{k}" if _path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, source, f"{_path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+# ---------------------------------------------------------------------------- overrides
+# What a dict node's keys may be: a pydantic model, or one of these markers.
+_EMBEDDER, _EMBEDDER_LIST, _FREE, _LEAF = "embedder", "embedder list", "free", "leaf"
+_EMBEDDER_CLASSES: dict[str, type[BaseModel]] = {t: StaticConfig for t in EMBEDDER_TYPES if t not in ("elmo", "concat")}
+_EMBEDDER_CLASSES |= {"elmo": ElmoConfig, "concat": ConcatConfig}
+
+
+def _child_schema(model: type[BaseModel], key: str) -> Any:
+    if model is TrainConfig and key == "embedder":
+        return _EMBEDDER
+    if model is ConcatConfig and key == "parts":
+        return _EMBEDDER_LIST
+    annotation = model.model_fields[key].annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return _FREE if annotation is dict or get_origin(annotation) is dict else _LEAF
+
+
+def _valid_keys(schema: Any, node: dict) -> dict[str, Any] | None:
+    """Valid key -> its schema at a dict node; None where any key goes (free-form dicts)."""
+    if schema == _FREE:
+        return None
+    if schema == _EMBEDDER:
+        kind = node.get("type")
+        model = _EMBEDDER_CLASSES.get(kind) if isinstance(kind, str) else None
+        models = [model] if model else [StaticConfig, ElmoConfig, ConcatConfig]  # no type yet: any of them
+        names = list(dict.fromkeys(f for m in models for f in m.model_fields))
+        return {k: _EMBEDDER_LIST if k == "parts" else _LEAF for k in names}
+    return {k: _child_schema(schema, k) for k in schema.model_fields}
+
+
+def _unknown(key: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(valid)})"
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    path, sep, text = item.partition("=")
+    keys = path.strip().split(".")
+    if not sep or not all(keys):
+        raise ElmoError(f"--set {item}: expected KEY.PATH=VALUE, e.g. trainer.epochs=5")
+    try:
+        return keys, yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ElmoError(f"--set {item}: value is not valid YAML ({getattr(err, 'problem', err)})") from None
+
+
+def apply_overrides(raw: dict, overrides: Sequence[str], schema: type[BaseModel] = TrainConfig) -> dict:
+    """A copy of ``raw`` with each ``a.b.c=value`` set (value read as YAML: ``5``, ``true``, ``[1, 2]``).
+
+    Keys are checked against ``schema`` (and the embedder's type), not only against what the file
+    holds: a misspelt key is an error with the closest valid one; only dict-typed fields are free-form.
+    List items are addressed by index (``embedder.parts.0.path=...``)."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        keys, value = _parse_override(item)
+        node: Any = out
+        kind: Any = schema
+        for depth, key in enumerate(keys):
+            last = depth == len(keys) - 1
+            where = ".".join(keys[:depth]) or "top level"
+            if isinstance(node, list):
+                if not re.fullmatch(r"-?\d+", key) or not -len(node) <= int(key) < len(node):
+                    raise ElmoError(f"--set {item}: {where} is a list of {len(node)}; {key!r} is not an index in it")
+                child = _EMBEDDER if kind == _EMBEDDER_LIST else _FREE
+                key = int(key)
+            elif isinstance(node, dict):
+                valid = _valid_keys(kind, node)
+                if valid is not None and key not in valid:
+                    raise ElmoError(f"--set {item}: unknown key {key!r} in {where}{_unknown(key, list(valid))}")
+                child = _FREE if valid is None else valid[key]
+            else:
+                raise ElmoError(f"--set {item}: {where} is a value, not a section")
+            if last:
+                node[key] = value
+            else:
+                if child == _LEAF:
+                    raise ElmoError(f"--set {item}: {'.'.join(keys[: depth + 1])} is a value, not a section")
+                if isinstance(node, dict) and node.get(key) is None:
+                    node[key] = {}
+                node, kind = node[key], child
+    return out
+
+
+# ---------------------------------------------------------------------------- files
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (builds plain data only, never runs code) that refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def builtin_configs() -> list[str]:
+    """Names of the built-in configs, e.g. ``ner/conll2003_elmo``."""
+    found = (p.relative_to(d) for d in CONFIG_DIRS if d.is_dir() for p in d.rglob("*.yaml"))
+    return sorted({p.with_suffix("").as_posix() for p in found})
+
+
+def resolve_config(name: str) -> Path:
+    """A config file from a path, or a built-in name looked up in :data:`CONFIG_DIRS`."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    for folder in CONFIG_DIRS:
+        for candidate in (name, f"{name}.yaml", f"{name}.yml"):
+            if (folder / candidate).is_file():
+                return folder / candidate
+    available = ", ".join(builtin_configs()) or "none found"
+    raise ElmoError(f"config not found: {name} (not a file; built-in configs: {available})")
+
+
+def read_yaml(path: Path, source: str) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader subclass: plain data only
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ElmoError(f"{source}{at}: invalid YAML: {err.problem or err.context}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ElmoError(f"{source}: cannot read: {err}".replace("\n", " ")) from None
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
+    model: Any = TrainConfig
+    for key in loc:
+        model = _child_schema(model, key) if isinstance(model, type) and key in model.model_fields else None
+    return model if isinstance(model, type) else None
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    errors = err.errors()
+    # A misspelt key usually also leaves a required one missing: name the misspelling.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = [str(p) for p in first["loc"]]
+    key = ".".join(loc) or "top level"
+    if first["type"] == "extra_forbidden":
+        model = _model_at(first["loc"][:-1])
+        hint = _unknown(loc[-1], list(model.model_fields)) if model else ""
+        return f"{source}: {key}: unknown key{hint}"
+    return f"{source}: {key}: {first['msg']}".replace("\n", " ")
+
+
+def _need_mapping(raw: Any, source: str) -> None:
+    if not isinstance(raw, dict):
+        raise ElmoError(f"{source}: expected a mapping of sections ({', '.join(TrainConfig.model_fields)})")
+
+
+def validate_config(raw: Any, source: str = "config") -> TrainConfig:
+    """A :class:`TrainConfig` from plain data; errors are one line, prefixed with ``source``."""
+    _need_mapping(raw, source)
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ElmoError(_one_line(err, source)) from None
+    except ElmoError as err:
+        raise ElmoError(f"{source}: {err}") from None
+
+
+def load_config(path_or_builtin_name: str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read, override, expand and validate a config (never opens the data or vector files)."""
+    path = resolve_config(path_or_builtin_name)
+    source = path_or_builtin_name
+    raw = read_yaml(path, source)
+    _need_mapping(raw, source)
+    return validate_config(expand_env(apply_overrides(raw, overrides), source), source)
+
+
+def dump_config(config: TrainConfig) -> str:
+    """The resolved config (defaults filled in, variables expanded) as YAML, for the run folder."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
