@@ -27,8 +27,8 @@ from elmo_features.embedders import EMBEDDER_TYPES, ConcatConfig, ElmoConfig, St
 from elmo_features.errors import ElmoError
 
 _HERE = Path(__file__).resolve()
-CONFIG_DIRS: list[Path] = [_HERE.parents[2] / "configs", _HERE.parents[1] / "configs"]
-"""Where built-in config names are looked up, in order: the repository, then the package data."""
+CONFIG_DIRS: list[Path] = [_HERE.parents[1] / "configs"]
+"""Where built-in config names are looked up: the package data (the repository's ``configs/`` links there)."""
 
 
 # ---------------------------------------------------------------------------- schema
