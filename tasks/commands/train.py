@@ -1,0 +1,107 @@
+"""``elmo-tasks train``, ``evaluate`` and ``predict``: a config into a run folder, and its use."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from elmo_features.errors import ElmoError
+
+
+def add_parser(commands) -> None:
+    """Register ``train``, ``evaluate`` and ``predict`` on the ``elmo-tasks`` sub-command parsers."""
+    train = commands.add_parser(
+        "train",
+        help="train a task model from a config into a run folder",
+        description="CONFIG is a YAML file or a built-in name such as ner/conll2003_glove. The run folder gets "
+        "config.yaml, vocab.json, checkpoints/, metrics.csv, model.pt and metrics.json.",
+    )
+    train.add_argument("config", metavar="CONFIG", help="config file or built-in name (e.g. ner/conll2003_glove)")
+    train.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (new or empty)")
+    train.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. trainer.epochs=5"
+    )
+    train.add_argument("--resume", action="store_true", help="continue RUN_DIR from checkpoints/last.ckpt")
+    train.set_defaults(func=_train)
+
+    evaluate = commands.add_parser("evaluate", help="span F1 of a run's best model, as JSON on stdout")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--data", metavar="FILE", help="a CoNLL file (columns and scheme as in the run's config)")
+    evaluate.set_defaults(func=_evaluate)
+
+    predict = commands.add_parser("predict", help="tag sentences with a run's best model (JSON lines, IOB2 tags)")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("input", metavar="INPUT", help="one whitespace-tokenised sentence per line")
+    predict.add_argument("-o", "--output", metavar="OUT", help="JSON lines file (default: stdout)")
+    predict.set_defaults(func=_predict)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from tasks.common.config import load_config
+    from tasks.common.trainer import train
+
+    config = load_config(args.config, args.overrides)
+    metrics = train(config, Path(args.output), resume=args.resume)
+    summary = {k: v["f1"] for k, v in metrics.items() if isinstance(v, dict)}
+    print(f"run {args.output}: " + ", ".join(f"{k} F1 {v:.4f}" for k, v in summary.items()), file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    run_dir = Path(args.run_dir)
+    task = _task(run_dir)
+    model, vocab, config = task.load_run(run_dir)
+    if args.data:
+        split = task.read_split(config, "test", args.data)
+        task.check_labels(split, vocab["labels"], args.data)
+        result = task.evaluate(model, split, config)
+    else:
+        result = {}
+        for name, key in (("validation", "dev"), ("test", "test")):
+            split = task.read_split(config, name)
+            if split is not None:
+                result[key] = task.evaluate(model, split, config)
+    print(json.dumps(result, indent=1))
+
+
+def _task(run_dir: Path):
+    from tasks.common.config import load_config
+    from tasks.common.trainer import task_module
+
+    if not (run_dir / "config.yaml").is_file():
+        raise ElmoError(f"{run_dir} is not a run folder (no config.yaml)")
+    return task_module(load_config(str(run_dir / "config.yaml")).task.name)
+
+
+def _read_lines(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ElmoError(f"input file not found: {path}") from None
+    except IsADirectoryError:
+        raise ElmoError(f"{path} is a directory, not a text file") from None
+    out = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        try:
+            out.append(raw.decode("utf-8").split())
+        except UnicodeDecodeError as err:
+            raise ElmoError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
+    return out
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from tasks.common.trainer import write_atomic
+
+    run_dir = Path(args.run_dir)
+    sentences = _read_lines(Path(args.input))  # bad input fails before the model loads
+    task = _task(run_dir)
+    model, _, _ = task.load_run(run_dir)
+    tags = task.predict(model, sentences)
+    text = "".join(
+        json.dumps({"tokens": s, "tags": t}, ensure_ascii=False) + "\n" for s, t in zip(sentences, tags, strict=True)
+    )
+    if args.output:
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,250 @@
+"""The shared training path: a task model inside a LightningModule, trained by Lightning.
+
+``train(config, run_dir)`` seeds everything, builds the task (data, vocabularies, model) through
+its ``tasks.<name>.task`` module, trains with early stopping on validation F1, keeps the best and
+the last checkpoint (``run_dir/checkpoints/{best,last}.ckpt``), logs to ``run_dir/metrics.csv``,
+and then evaluates the best weights on the validation and test splits. The run folder::
+
+    config.yaml       the resolved config (written at the start, rewritten on resume)
+    vocab.json        labels, chars and the words the embedder was built for
+    checkpoints/      best.ckpt (by validation F1) and last.ckpt (for --resume)
+    logs/metrics.csv  per-epoch train loss and validation F1 (Lightning's CSVLogger)
+    model.pt          the best weights as a plain state dict (read with weights_only=True)
+    metrics.json      {"dev": span F1, "test": span F1, "epochs": N, "best_epoch": k}
+
+Checkpoints are only ever read with ``weights_only=True`` (no pickled code runs).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from elmo_features.errors import ElmoError
+from tasks.common.config import TrainConfig, dump_config
+
+CHECKPOINTS = "checkpoints"
+MODEL_FILE = "model.pt"
+MONITOR = "val_f1"
+LOG = "logs/metrics.csv"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder (never half-written)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def task_module(name: str):
+    """The ``tasks.<name>.task`` module (``build``, ``evaluate``, ``load_run``, ``predict``)."""
+    if name == "ner":
+        from tasks.ner import task
+
+        return task
+    raise ElmoError(f"task {name!r} has no trainer yet (available: ner)")
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Model weights from ``model.pt`` or a Lightning checkpoint, loaded with ``weights_only=True``."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ElmoError(f"no model weights at {path}") from None
+    except Exception as err:  # an unpickling refusal, a truncated file
+        raise ElmoError(f"{path}: cannot load weights safely ({str(err).splitlines()[0][:200]})") from None
+    if isinstance(data, dict) and "state_dict" in data:  # a Lightning checkpoint: strip the wrapper's prefix
+        data = {k.removeprefix("model."): v for k, v in data["state_dict"].items()}
+    return data
+
+
+def _lightning_module(model: nn.Module, task, config: TrainConfig):
+    import lightning as L
+
+    class TaskModule(L.LightningModule):
+        """Loss from ``model(batch, tags)["loss"]``; validation predictions scored by the task."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self._gold: list = []
+            self._pred: list = []
+
+        def training_step(self, batch, batch_idx):
+            tokens, tags = batch
+            loss = self.model(tokens, tags)["loss"]
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(tokens.tokens))
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            gold, predicted = task.gold_and_predicted(self.model, batch)
+            self._gold.extend(gold)
+            self._pred.extend(predicted)
+
+        def on_validation_epoch_end(self):
+            scores = task.score(self._gold, self._pred)
+            self._gold, self._pred = [], []
+            self.log(MONITOR, scores["f1"], prog_bar=True)
+
+        def configure_optimizers(self):
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            trainer = config.trainer
+            if trainer.optimizer == "sgd":
+                return torch.optim.SGD(params, lr=trainer.lr)
+            return torch.optim.Adam(params, lr=trainer.lr)
+
+    return TaskModule()
+
+
+def _check_same_run(path: Path, config: TrainConfig) -> None:
+    """On resume only the trainer section may change (more epochs, another patience...)."""
+    if not path.is_file():
+        return
+    from tasks.common.config import read_yaml
+
+    before = read_yaml(path, str(path))
+    now = config.model_dump(mode="json")
+    for section in ("task", "data", "embedder", "model"):
+        if isinstance(before, dict) and before.get(section) != now[section]:
+            raise ElmoError(
+                f"cannot resume {path.parent}: the {section!r} section differs from the run's config.yaml "
+                "(on resume only 'trainer' settings may change)"
+            )
+
+
+def _read_log(path: Path, before_epoch: int) -> list[dict[str, str]]:
+    """Rows of a CSVLogger file for the epochs before ``before_epoch`` (those the checkpoint holds)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [r for r in csv.DictReader(handle) if r.get("epoch", "").isdigit() and int(r["epoch"]) < before_epoch]
+
+
+def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
+    rows: list[dict[str, str]] = []
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    rows = history + rows
+    keys = sorted({k for r in rows for k in r})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue())
+
+
+def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig) -> Path | None:
+    last = run_dir / CHECKPOINTS / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise ElmoError(f"cannot resume: no checkpoint at {last} (train without --resume first)")
+        _check_same_run(run_dir / "config.yaml", config)
+        return last
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
+    return None
+
+
+def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Train ``config`` into ``run_dir`` (or continue it from its last checkpoint); the metrics dict."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    run_dir = Path(run_dir)
+    last = _check_run_dir(run_dir, resume, config)
+    task = task_module(config.task.name)
+    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+    built = task.build(config)  # reads and checks the data before anything is written
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "config.yaml", dump_config(config))
+    write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
+
+    has_dev = built.validation is not None
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / CHECKPOINTS,
+        filename="best",
+        monitor=MONITOR if has_dev else None,
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+    )
+    callbacks: list = [checkpoint]
+    if has_dev:
+        callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.trainer.patience))
+    trainer = L.Trainer(
+        max_epochs=config.trainer.epochs,
+        accelerator="auto",
+        devices=1,
+        precision="bf16-mixed" if config.trainer.precision == "bf16" else "32-true",
+        gradient_clip_val=config.trainer.grad_clip,
+        callbacks=callbacks,
+        logger=CSVLogger(run_dir, name="logs", version=""),
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        enable_progress_bar=True,
+        limit_val_batches=None if has_dev else 0,
+    )
+    resumed_from, history = None, []
+    if last is not None:
+        resumed_from = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+        history = _read_log(run_dir / LOG, resumed_from)  # the CSVLogger deletes the old file on start
+    module = _lightning_module(built.model, task, config)
+    with warnings.catch_warnings():
+        if last is not None:  # expected on resume: the folders hold the run being continued
+            warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists")
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+        warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
+        trainer.fit(
+            module,
+            train_dataloaders=built.train_loader,
+            val_dataloaders=built.validation_loader,
+            ckpt_path=last,
+            weights_only=True,  # the checkpoint is read without unpickling code
+        )
+
+    if history:
+        _prepend_log(run_dir / LOG, history)
+
+    best = (
+        Path(checkpoint.best_model_path)
+        if has_dev and checkpoint.best_model_path
+        else run_dir / CHECKPOINTS / "last.ckpt"
+    )
+    best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+    state = {k.removeprefix("model."): v for k, v in best_checkpoint["state_dict"].items()}
+    built.model.load_state_dict(state)
+    torch.save(state, run_dir / MODEL_FILE)
+
+    metrics: dict[str, Any] = {}
+    if built.validation is not None:
+        metrics["dev"] = task.evaluate(built.model, built.validation, config)
+    if built.test is not None:
+        metrics["test"] = task.evaluate(built.model, built.test, config)
+    metrics["epochs"] = int(trainer.current_epoch)
+    metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
+    metrics["global_step"] = int(trainer.global_step)
+    metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
+    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics

@@ -1,0 +1,266 @@
+"""NER glue for the shared trainer: data, vocabularies, embedder, tagger, batching, metric.
+
+Labels are the BIOUL tags of every entity type seen in the training split (all four prefixes,
+so a type seen only as single tokens can still be tagged as a multi-token span); a validation or
+test split holding a type the training split never had is a one-line error naming it. Batches
+are length-bucketed (sentences of similar length together) and shuffled per epoch from the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from elmo_features.embedders import (
+    ConcatEmbedder,
+    ElmoEmbedder,
+    StaticEmbedder,
+    TokenBatch,
+    TokenEmbedder,
+    build_embedder,
+)
+from elmo_features.errors import ElmoError
+from tasks.common.config import TrainConfig, load_config
+from tasks.ner.metric import span_f1
+from tasks.ner.model import PAD_TAG, CharFeaturesConfig, NerTagger, char_vocabulary, label_vocabulary
+from tasks.ner.reader import load_split
+from tasks.ner.tags import bioul_to_iob2
+
+BUCKET_BATCHES = 50  # a bucket holds this many batches' worth of shuffled sentences, then sorted by length
+PREFIXES = ("B", "I", "L", "U")
+
+
+@dataclass
+class Split:
+    name: str
+    tokens: list[list[str]]
+    tags: list[list[str]]
+
+
+@dataclass
+class Built:
+    """What :func:`build` gives the trainer."""
+
+    model: NerTagger
+    vocab: dict[str, list[str]]
+    train: Split
+    validation: Split | None
+    test: Split | None
+    train_loader: DataLoader
+    validation_loader: DataLoader | None
+
+
+# ---------------------------------------------------------------------------- data
+def read_split(config: TrainConfig, name: str, source: str | None = None) -> Split | None:
+    data = config.data
+    source = source if source is not None else getattr(data, name)
+    if source is None:
+        return None
+    dataset = load_split(
+        source,
+        name,
+        scheme=data.scheme,
+        token_column=data.token_column,
+        tag_column=data.tag_column,
+        separator=data.separator,
+    )
+    return Split(name, [list(t) for t in dataset["tokens"]], [list(t) for t in dataset["tags"]])
+
+
+def labels_for(train: Split) -> list[str]:
+    """``O`` then B/I/L/U of every type in the training tags (sorted, as :func:`label_vocabulary`)."""
+    seen = label_vocabulary([{"tags": train.tags}])
+    types = {tag.partition("-")[2] for tag in seen if tag != "O"}
+    return ["O", *sorted({*seen[1:], *(f"{p}-{t}" for t in types for p in PREFIXES)})]
+
+
+def check_labels(split: Split, labels: Sequence[str], where: str) -> None:
+    known = set(labels)
+    for row, tags in enumerate(split.tags):
+        for tag in tags:
+            if tag not in known:
+                raise ElmoError(
+                    f"{where}: entity type {tag.partition('-')[2]!r} (sentence {row + 1}) "
+                    "never occurs in the training data; the model cannot predict it"
+                )
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of sentences of similar length. Shuffled: the order changes each epoch
+    (``set_epoch``, called by Lightning) from ``seed``; not shuffled: sorted by length."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> None:
+        self.lengths, self.batch_size, self.shuffle, self.seed = list(lengths), batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)  # buckets hold whole batches: the same count either way
+
+    def _batches(self, indices: Sequence[int]) -> list[list[int]]:
+        ordered = sorted(indices, key=lambda i: self.lengths[i])
+        return [ordered[k : k + self.batch_size] for k in range(0, len(ordered), self.batch_size)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if not self.shuffle:
+            yield from self._batches(range(len(self.lengths)))
+            return
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        indices = list(range(len(self.lengths)))
+        rng.shuffle(indices)
+        size = self.batch_size * BUCKET_BATCHES
+        batches = [b for k in range(0, len(indices), size) for b in self._batches(indices[k : k + size])]
+        rng.shuffle(batches)
+        yield from batches
+
+
+class Collate:
+    """(tokens, tags) rows -> (TokenBatch, (B, T) label ids, ``PAD_TAG`` under padding); picklable for workers."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.index = {label: i for i, label in enumerate(labels)}
+
+    def __call__(self, rows) -> tuple[TokenBatch, torch.Tensor]:
+        batch = TokenBatch.from_tokens([r[0] for r in rows])
+        ids = torch.full(tuple(batch.mask.shape), PAD_TAG, dtype=torch.long)
+        for row, (_, tags) in enumerate(rows):
+            ids[row, : len(tags)] = torch.tensor([self.index[t] for t in tags], dtype=torch.long)
+        return batch, ids
+
+
+def loader(
+    split: Split, model: NerTagger, batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0
+) -> DataLoader:
+    """(TokenBatch, (B, T) tag ids) batches of ``split``."""
+    items = list(zip(split.tokens, split.tags, strict=True))
+    sampler = BucketBatchSampler([len(t) for t in split.tokens], batch_size, shuffle, seed)
+    return DataLoader(items, batch_sampler=sampler, collate_fn=Collate(model.labels), num_workers=workers)
+
+
+# ---------------------------------------------------------------------------- model
+def _caches(embedder: TokenEmbedder) -> list:
+    if isinstance(embedder, ElmoEmbedder):
+        return [embedder.cache] if embedder.cache is not None else []
+    if isinstance(embedder, ConcatEmbedder):
+        return [c for part in embedder.parts for c in _caches(part)]
+    return []
+
+
+def make_model(config: TrainConfig, embedder: TokenEmbedder, labels: Sequence[str], chars: Sequence[str]) -> NerTagger:
+    m = config.model
+    return NerTagger(
+        embedder,
+        labels,
+        hidden=m.hidden,
+        layers=m.layers,
+        dropout=m.dropout,
+        char_cnn=CharFeaturesConfig() if m.char_cnn else None,
+        chars=chars,
+    )
+
+
+def build(config: TrainConfig) -> Built:
+    """Read the splits, check them, build vocabularies, embedder (feature cache filled) and tagger."""
+    train = read_split(config, "train")
+    validation = read_split(config, "validation")
+    test = read_split(config, "test")
+    labels = labels_for(train)
+    for split in (validation, test):
+        if split is not None:
+            check_labels(split, labels, f"{split.name} split ({getattr(config.data, split.name)})")
+    splits = [s for s in (train, validation, test) if s is not None]
+    words = sorted({w for s in splits for sentence in s.tokens for w in sentence})
+    chars = char_vocabulary(train.tokens)
+    embedder = build_embedder(config.embedder, words)
+    everything = [sentence for s in splits for sentence in s.tokens]
+    for cache in _caches(embedder):
+        cache.build(everything)
+    torch.manual_seed(config.trainer.seed)
+    model = make_model(config, embedder, labels, chars)
+    t = config.trainer
+    return Built(
+        model=model,
+        vocab={"labels": labels, "chars": chars, "words": words},
+        train=train,
+        validation=validation,
+        test=test,
+        train_loader=loader(train, model, t.batch_size, True, t.seed, t.num_workers),
+        validation_loader=loader(validation, model, t.batch_size, False) if validation is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------- metric
+def gold_and_predicted(model: NerTagger, batch) -> tuple[list[list[str]], list[list[str]]]:
+    tokens, tags = batch
+    predicted = model.decode(tokens)
+    gold = [[model.labels[i] for i in row[: len(p)].tolist()] for row, p in zip(tags, predicted, strict=True)]
+    return gold, predicted
+
+
+def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
+    return span_f1(gold, predicted)
+
+
+def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
+    """Span F1 (with per type) of ``model`` on ``split``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        gold, predicted = [], []
+        for batch in loader(split, model, config.trainer.batch_size, False):
+            g, p = gold_and_predicted(model, batch)
+            gold.extend(g)
+            predicted.extend(p)
+    finally:
+        model.train(was_training)
+    return score(gold, predicted)
+
+
+# ---------------------------------------------------------------------------- runs
+def _embedder_for_run(block: dict[str, Any], words: list[str], state: dict[str, torch.Tensor]) -> TokenEmbedder:
+    if block["type"] in ("glove", "word2vec", "fasttext", "random"):  # the weights come from the state dict
+        weight = state["embedder.embedding.weight"]
+        rows = ["@@PADDING@@", "@@UNKNOWN@@", *words]
+        return StaticEmbedder(rows, np.zeros(tuple(weight.shape), dtype=np.float32), trainable=True)
+    return build_embedder(block, words)
+
+
+def load_run(run_dir: str | Path) -> tuple[NerTagger, dict, TrainConfig]:
+    """The best model of a finished run (eval mode), its vocabularies and its config."""
+    from tasks.common.trainer import MODEL_FILE, load_state_dict
+
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "vocab.json", MODEL_FILE):
+        if not (run_dir / name).is_file():
+            raise ElmoError(f"{run_dir} is not a finished run folder (no {name})")
+    config = load_config(str(run_dir / "config.yaml"))
+    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    state = load_state_dict(run_dir / MODEL_FILE)
+    model = make_model(
+        config, _embedder_for_run(config.embedder, vocab["words"], state), vocab["labels"], vocab["chars"]
+    )
+    model.load_state_dict(state)
+    model.eval()
+    return model, vocab, config
+
+
+def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
+    """IOB2 tags of each sentence (empty sentences get no tags)."""
+    out: list[list[str]] = [[] for _ in sentences]
+    order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
+    model.eval()
+    for k in range(0, len(order), batch_size):
+        rows = order[k : k + batch_size]
+        for i, tags in zip(rows, model.decode(TokenBatch.from_tokens([sentences[i] for i in rows])), strict=True):
+            out[i] = bioul_to_iob2(tags)
+    return out

@@ -1,0 +1,222 @@
+"""`elmo-tasks train / evaluate / predict` on tiny CoNLL files: run folder, determinism, resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tasks.cli as cli
+from tasks.commands import train as train_command
+from tasks.ner.tags import is_valid
+
+pytest.importorskip("lightning")
+
+TRAIN = [
+    [("John", "B-PER"), ("Smith", "I-PER"), ("lives", "O"), ("in", "O"), ("Paris", "B-LOC"), (".", "O")],
+    [("Mary", "B-PER"), ("works", "O"), ("at", "O"), ("Acme", "B-ORG"), ("Corp", "I-ORG")],
+    [("He", "O"), ("visited", "O"), ("London", "B-LOC"), ("and", "O"), ("Rome", "B-LOC")],
+    [("Acme", "B-ORG"), ("hired", "O"), ("Bob", "B-PER"), ("Jones", "I-PER")],
+    [("The", "O"), ("cat", "O"), ("sat", "O")],
+    [("Anna", "B-PER"), ("flew", "O"), ("to", "O"), ("Berlin", "B-LOC")],
+    [("Globex", "B-ORG"), ("Inc", "I-ORG"), ("is", "O"), ("big", "O")],
+    [("Paris", "B-LOC"), ("is", "O"), ("nice", "O")],
+]
+DEV = [TRAIN[1], TRAIN[5], [("Bob", "B-PER"), ("lives", "O"), ("in", "O"), ("Rome", "B-LOC")]]
+TEST = [TRAIN[0], [("Mary", "B-PER"), ("visited", "O"), ("Acme", "B-ORG")]]
+
+
+def _write(path: Path, sentences) -> str:
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def _config(tmp_path: Path, epochs: int = 2, test=TEST, dev=DEV, **trainer) -> str:  # dev=None: no validation
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    config = {
+        "name": "tiny",
+        "task": {"name": "ner"},
+        "data": {
+            "train": _write(data / "train.txt", TRAIN),
+            "validation": _write(data / "dev.txt", dev) if dev is not None else None,
+            "test": _write(data / "test.txt", test),
+        },
+        "embedder": {"type": "random", "dim": 6},
+        "model": {"hidden": 8, "layers": 1, "dropout": 0.1, "char_cnn": True},
+        "trainer": {"epochs": epochs, "batch_size": 4, "lr": 0.01, "patience": 5, "seed": 1, **trainer},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return str(path)
+
+
+_BUILD_PARSER = cli.build_parser
+
+
+def _parser():
+    parser = _BUILD_PARSER()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    if "train" not in subparsers.choices:  # until cli.py registers it
+        train_command.add_parser(subparsers)
+    return parser
+
+
+@pytest.fixture(autouse=True)
+def _cli(monkeypatch):
+    monkeypatch.setattr(cli, "build_parser", _parser)
+
+
+def run(*argv: str) -> int:
+    return cli.main([str(a) for a in argv])
+
+
+def test_train_writes_run_folder_and_is_deterministic(tmp_path, capsys):
+    config = _config(tmp_path)
+    assert run("train", config, "-o", tmp_path / "a") == 0
+    assert run("train", config, "-o", tmp_path / "b") == 0
+    a, b = tmp_path / "a", tmp_path / "b"
+    for name in (
+        "config.yaml",
+        "vocab.json",
+        "model.pt",
+        "logs/metrics.csv",
+        "checkpoints/last.ckpt",
+        "checkpoints/best.ckpt",
+    ):
+        assert (a / name).is_file(), name
+    metrics = json.loads((a / "metrics.json").read_text())
+    assert set(metrics["dev"]) >= {"f1", "precision", "recall", "per_type"} and "f1" in metrics["test"]
+    assert metrics["epochs"] == 2 and 1 <= metrics["best_epoch"] <= 2
+    assert (a / "metrics.json").read_text() == (b / "metrics.json").read_text()
+    assert yaml.safe_load((a / "config.yaml").read_text())["trainer"]["epochs"] == 2
+    vocab = json.loads((a / "vocab.json").read_text())
+    assert vocab["labels"][0] == "O" and {"B-PER", "L-PER", "U-PER", "I-PER"} <= set(vocab["labels"])
+
+    # evaluate reproduces metrics.json; predict writes one JSON line per input line
+    capsys.readouterr()
+    assert run("evaluate", a) == 0
+    assert json.loads(capsys.readouterr().out) == {k: metrics[k] for k in ("dev", "test")}
+    assert run("evaluate", a, "--data", config.replace("tiny.yaml", "data/test.txt")) == 0
+    assert json.loads(capsys.readouterr().out) == metrics["test"]
+    source = tmp_path / "input.txt"
+    source.write_text("John lives in Paris\n\nMary works at Unseenword Corp .\n", encoding="utf-8")
+    assert run("predict", a, source, "-o", tmp_path / "out.jsonl") == 0
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in rows] == [
+        ["John", "lives", "in", "Paris"],
+        [],
+        ["Mary", "works", "at", "Unseenword", "Corp", "."],
+    ]
+    for r in rows:
+        assert len(r["tags"]) == len(r["tokens"]) and all(is_valid(t, "IOB2") for t in r["tags"])
+    assert run("predict", a, source) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == rows
+
+
+def _epochs_logged(run_dir: Path) -> list[int]:
+    with open(run_dir / "logs" / "metrics.csv", newline="") as handle:
+        return [int(r["epoch"]) for r in csv.DictReader(handle) if r.get("val_f1")]
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run("train", _config(tmp_path, epochs=2), "-o", run_dir) == 0
+    first = json.loads((run_dir / "metrics.json").read_text())
+    assert first["epochs"] == 2
+    assert run("train", _config(tmp_path, epochs=3), "-o", run_dir, "--resume") == 0
+    second = json.loads((run_dir / "metrics.json").read_text())
+    assert second["epochs"] == 3 and second["global_step"] == first["global_step"] * 3 // 2
+    assert _epochs_logged(run_dir) == [0, 1, 2]  # epoch 2 appended, epochs 0-1 not trained again
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["epochs"] == 3
+    capsys.readouterr()
+    changed = _config(tmp_path, epochs=4)
+    assert run("train", changed, "-o", run_dir, "--resume", "--set", "model.hidden=16") == 2
+    assert "'model' section differs" in _error(capsys)
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("elmo-tasks: error: ")
+    return err[-1]
+
+
+def test_refusals(tmp_path, capsys):
+    config = _config(tmp_path)
+    assert run("train", config, "-o", tmp_path / "fresh", "--resume") == 2
+    assert "no checkpoint" in _error(capsys)
+    assert not (tmp_path / "fresh").exists()
+
+    unseen = _config(tmp_path, test=[[("Zed", "B-MISC"), ("ran", "O")]])
+    assert run("train", unseen, "-o", tmp_path / "unseen") == 2
+    assert "'MISC'" in _error(capsys)
+    assert not (tmp_path / "unseen").exists()
+
+    empty = _config(tmp_path)
+    (tmp_path / "data" / "dev.txt").write_text("\n\n", encoding="utf-8")
+    assert run("train", empty, "-o", tmp_path / "empty") == 2
+    assert "no sentences" in _error(capsys)
+
+    assert run("evaluate", tmp_path / "nothing") == 2
+    assert "not a run folder" in _error(capsys)
+
+
+def test_busy_run_dir_message(tmp_path, capsys):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("")
+    assert run("train", _config(tmp_path), "-o", busy) == 2
+    message = _error(capsys)
+    assert "not empty" in message and "--resume" in message
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_resume_after_kill(tmp_path):
+    run_dir = tmp_path / "run"
+    config = _config(tmp_path, epochs=40)
+    code = (
+        "import sys, tasks.cli as cli; from tasks.commands import train as t\n"
+        "p = cli.build_parser(); s = next(a for a in p._actions if a.dest == 'command')\n"
+        "'train' in s.choices or t.add_parser(s); cli.build_parser = lambda: p\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = [sys.executable, "-c", code, "train", config, "-o", str(run_dir), "--set", "trainer.patience=100"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        deadline = time.monotonic() + 30
+        while not last.is_file() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert last.is_file(), "no checkpoint written"
+        time.sleep(0.3)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / "metrics.json").exists()
+    assert run("train", config, "-o", run_dir, "--set", "trainer.patience=100", "--resume") == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 40 and metrics["global_step"] == 40 * 2  # 8 sentences, batch 4
+    assert metrics["resumed_from"] >= 1
+
+
+def test_bf16_and_sgd(tmp_path):
+    config = _config(tmp_path, epochs=1, precision="bf16", optimizer="sgd", grad_clip=None)
+    assert run("train", config, "-o", tmp_path / "run") == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and 0.0 <= metrics["test"]["f1"] <= 1.0
+
+
+def test_without_validation_split(tmp_path):
+    assert run("train", _config(tmp_path, epochs=1, dev=None), "-o", tmp_path / "run") == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "dev" not in metrics and "f1" in metrics["test"] and metrics["best_epoch"] == 1
