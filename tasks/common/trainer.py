@@ -18,6 +18,7 @@ Checkpoints are only ever read with ``weights_only=True`` (no pickled code runs)
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -51,13 +52,14 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def task_module(name: str):
-    """The ``tasks.<name>.task`` module (``build``, ``evaluate``, ``load_run``, ``predict``)."""
-    if name == "ner":
-        from tasks.ner import task
+TRAINABLE_TASKS = ("ner",)
 
-        return task
-    raise ElmoError(f"task {name!r} has no trainer yet (available: ner)")
+
+def task_module(name: str):
+    """The ``tasks.<name>.task`` module (``build``, ``evaluate``, ``load_run``, ``predict``), found by name."""
+    if name not in TRAINABLE_TASKS:
+        raise ElmoError(f"task {name!r} has no trainer yet (available: {', '.join(TRAINABLE_TASKS)})")
+    return importlib.import_module(f"tasks.{name}.task")
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
