@@ -45,7 +45,7 @@ def read_sentences(path: str | Path) -> list[str]:
             ) from None
     sentences = [line.decode("utf-8").strip() for line in lines]
     if not any(sentences):
-        raise ElmoError(f"{path} is empty: nothing to embed")
+        raise ElmoError(f"{path} is empty: no sentences")
     return sentences
 
 

@@ -74,27 +74,13 @@ def _task(run_dir: Path):
     return task_module(load_config(str(run_dir / "config.yaml")).task.name)
 
 
-def _read_lines(path: Path) -> list[list[str]]:
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise ElmoError(f"input file not found: {path}") from None
-    except IsADirectoryError:
-        raise ElmoError(f"{path} is a directory, not a text file") from None
-    out = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        try:
-            out.append(raw.decode("utf-8").split())
-        except UnicodeDecodeError as err:
-            raise ElmoError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
-    return out
-
-
 def _predict(args: argparse.Namespace) -> None:
     from tasks.common.trainer import write_atomic
 
     run_dir = Path(args.run_dir)
-    sentences = _read_lines(Path(args.input))  # bad input fails before the model loads
+    from elmo_features.embed_file import read_sentences
+
+    sentences = [line.split() for line in read_sentences(args.input)]  # bad input fails before the model loads
     task = _task(run_dir)
     model, _, _ = task.load_run(run_dir)
     tags = task.predict(model, sentences)
