@@ -26,12 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("DATA_DIR") or ROOT.parent / "shared" / "data")
-
-
 def benchmark_sentences(limit: int) -> list[str]:
-    path = data_dir() / "conll2003" / "train.txt"
+    from tasks.common.data import data_dir
+
+    path = (data_dir() or Path("DATA_DIR")) / "conll2003" / "train.txt"
     if not path.is_file():
         sys.exit(f"bilm_throughput: {path} not found (set DATA_DIR to the folder holding conll2003/)")
     sentences, current = [], []

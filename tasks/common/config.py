@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from elmo_features.embedders import EMBEDDER_TYPES, ConcatConfig, ElmoConfig, StaticConfig, parse_config
 from elmo_features.errors import ElmoError
+from tasks.common.data import default_data_dir
 
 _HERE = Path(__file__).resolve()
 CONFIG_DIRS: list[Path] = [_HERE.parents[1] / "configs"]
@@ -97,12 +98,6 @@ class TrainConfig(_Section):
 
 # ---------------------------------------------------------------------------- environment
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def default_data_dir() -> Path | None:
-    """``../shared/data`` beside the repository, when that folder exists."""
-    path = _HERE.parents[3] / "shared" / "data"
-    return path if path.is_dir() else None
 
 
 def _lookup(name: str) -> str | None:

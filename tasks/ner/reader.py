@@ -16,6 +16,7 @@ from pathlib import Path
 import datasets
 
 from elmo_features.errors import ElmoError
+from tasks.common.data import data_dir
 from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
 
 FEATURES = datasets.Features(
@@ -27,14 +28,6 @@ FEATURES = datasets.Features(
 )
 SPLIT_ALIASES = {"validation": ("valid", "dev"), "valid": ("validation", "dev"), "dev": ("valid", "validation")}
 _FILE_SUFFIXES = {".txt", ".conll", ".conllu", ".tsv", ".iob", ".iob1", ".iob2", ".bio", ".bioul", ".bioes"}
-
-
-def data_dir() -> Path | None:
-    """``$DATA_DIR``, else ``../shared/data`` beside the repository when it exists."""
-    if os.environ.get("DATA_DIR"):
-        return Path(os.environ["DATA_DIR"]).expanduser()
-    default = Path(__file__).resolve().parents[3] / "shared" / "data"
-    return default if default.is_dir() else None
 
 
 def _tag_checker(scheme: Scheme, labels: Sequence[str] | None) -> Callable[[str], str | None]:

@@ -1,0 +1,1 @@
+"""Sentiment classification: SST PTB-tree and ``label<TAB>text`` TSV readers."""
