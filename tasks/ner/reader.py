@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 
 from elmo_features.errors import ElmoError
-from tasks.common.data import data_dir
+from tasks.common.data import load_hub_split, looks_like_path, split_file
 from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
 
 FEATURES = datasets.Features(
@@ -26,7 +26,6 @@ FEATURES = datasets.Features(
         "line": datasets.Value("int64"),
     }
 )
-SPLIT_ALIASES = {"validation": ("valid", "dev"), "valid": ("validation", "dev"), "dev": ("valid", "validation")}
 _FILE_SUFFIXES = {".txt", ".conll", ".conllu", ".tsv", ".iob", ".iob1", ".iob2", ".bio", ".bioul", ".bioes"}
 
 
@@ -130,42 +129,18 @@ def load_split(
     """One split from a CoNLL file, a folder holding ``<split>.txt`` (also looked up under
     :func:`data_dir`), or else a hub dataset name (``tokens`` + ``ner_tags`` columns; never runs
     remote code). ``columns`` (token_column, tag_column, separator) go to :func:`read_conll`."""
-    path = _local_file(source, split)
+    path = split_file(source, split, (".txt", ""))
     if path is not None:
         return read_conll(path, scheme=scheme, labels=labels, **columns)
     name = str(source)
-    if isinstance(source, os.PathLike) or name.startswith((".", "/", "~")) or Path(name).suffix in _FILE_SUFFIXES:
+    if looks_like_path(source, _FILE_SUFFIXES):
         raise ElmoError(f"CoNLL file not found: {name} (relative names are also looked up under DATA_DIR)")
     return _from_hub(name, split, scheme, labels)
 
 
-def _local_file(source: str | os.PathLike, split: str) -> Path | None:
-    candidates = [Path(source).expanduser()]
-    root = data_dir()
-    if root is not None and not candidates[0].is_absolute():
-        candidates.append(root / candidates[0])
-    for path in candidates:
-        if path.is_file():
-            return path
-        if path.is_dir():
-            names = [f"{name}{ext}" for name in (split, *SPLIT_ALIASES.get(split, ())) for ext in (".txt", "")]
-            for name in names:
-                if (path / name).is_file():
-                    return path / name
-            raise ElmoError(f"{path}: no file for split {split!r} (looked for {', '.join(names)})")
-    return None
-
-
 def _from_hub(name: str, split: str, scheme: Scheme, labels: Sequence[str] | None) -> datasets.Dataset:
     unknown = _tag_checker(scheme, labels)
-    try:
-        data = datasets.load_dataset(name, split=split)  # no trust_remote_code: hub code never runs here
-    except Exception as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise ElmoError(
-            f"cannot load {name!r} split {split!r} from the Hugging Face hub ({reason}); "
-            "pass a local CoNLL file path, or set DATA_DIR to the folder that holds it"
-        ) from None
+    data = load_hub_split(name, split, "pass a local CoNLL file path, or set DATA_DIR to the folder that holds it")
     where = f"{name}[{split}]"
     missing = [column for column in ("tokens", "ner_tags") if column not in data.column_names]
     if missing:

@@ -30,7 +30,7 @@ from typing import Literal
 import datasets
 
 from elmo_features.errors import ElmoError
-from tasks.common.data import data_dir
+from tasks.common.data import load_hub_split, looks_like_path, split_file
 
 FEATURES = datasets.Features(
     {
@@ -39,7 +39,6 @@ FEATURES = datasets.Features(
         "line": datasets.Value("int64"),
     }
 )
-SPLIT_ALIASES = {"validation": ("dev", "valid"), "valid": ("dev", "validation"), "dev": ("validation", "valid")}
 HUB_SPLITS = {"dev": "validation", "valid": "validation"}
 PTB_ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
 _TOKEN = re.compile(r"\(|\)|[^ \t\n\r\f\v()]+")  # ASCII spaces only: SST has a word "8\xa01\/2"
@@ -247,7 +246,7 @@ def load_split(
     columns, e.g. ``"stanfordnlp/sst2"``, ``"SetFit/sst5"``; never runs remote code).
     ``phrases`` needs tree files; a hub set with labels 0-4 is mapped to SST-2 for ``classes=2``."""
     _check_classes(classes)
-    path = _local_file(source, split)
+    path = split_file(source, split, (".txt", ".tsv"))
     if path is not None:
         if path.suffix == ".tsv":
             if phrases:
@@ -255,40 +254,18 @@ def load_split(
             return read_tsv(path, classes)
         return read_sst(path, classes, phrases)
     name = str(source)
-    if isinstance(source, os.PathLike) or name.startswith((".", "/", "~")) or Path(name).suffix in _FILE_SUFFIXES:
+    if looks_like_path(source, _FILE_SUFFIXES):
         raise ElmoError(f"SST file not found: {name} (relative names are also looked up under DATA_DIR)")
     if phrases:
         raise ElmoError(f"{name}: phrases=True needs SST tree files (a path or DATA_DIR/sst), not a hub dataset")
     return _from_hub(name, split, classes)
 
 
-def _local_file(source: str | os.PathLike, split: str) -> Path | None:
-    candidates = [Path(source).expanduser()]
-    root = data_dir()
-    if root is not None and not candidates[0].is_absolute():
-        candidates.append(root / candidates[0])
-    for path in candidates:
-        if path.is_file():
-            return path
-        if path.is_dir():
-            names = [f"{name}{ext}" for name in (split, *SPLIT_ALIASES.get(split, ())) for ext in (".txt", ".tsv")]
-            for name in names:
-                if (path / name).is_file():
-                    return path / name
-            raise ElmoError(f"{path}: no file for split {split!r} (looked for {', '.join(names)})")
-    return None
-
-
 def _from_hub(name: str, split: str, classes: int) -> datasets.Dataset:
     split = HUB_SPLITS.get(split, split)
-    try:
-        data = datasets.load_dataset(name, split=split)  # no trust_remote_code: hub code never runs here
-    except Exception as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise ElmoError(
-            f"cannot load {name!r} split {split!r} from the Hugging Face hub ({reason}); "
-            "pass a local SST tree or TSV file path, or set DATA_DIR to the folder that holds sst/"
-        ) from None
+    data = load_hub_split(
+        name, split, "pass a local SST tree or TSV file path, or set DATA_DIR to the folder that holds sst/"
+    )
     where = f"{name}[{split}]"
     text_column = next((c for c in _TEXT_HEADERS if c in data.column_names), None)
     if text_column is None or "label" not in data.column_names:
