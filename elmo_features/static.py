@@ -38,6 +38,7 @@ from typing import BinaryIO
 import numpy as np
 
 from elmo_features.errors import ElmoError
+from elmo_features.text_lines import decode_lines
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-binary", "fasttext")
 _SNIFF = 1 << 16
@@ -161,11 +162,7 @@ def read_corpus(path: str | Path) -> Iterator[list[str]]:
     """Whitespace tokens of each non-empty line of a UTF-8 corpus (compressed or not), streamed."""
     source = _Source.resolve(path, what="corpus")
     with source.open() as stream:
-        for number, raw in enumerate(stream, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ElmoError(f"{source.name}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
+        for _, line in decode_lines(stream, source.name):
             tokens = line.split()
             if tokens:
                 yield tokens

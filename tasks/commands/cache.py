@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from elmo_features.errors import ElmoError
+from elmo_features.text_lines import file_lines
 from tasks.commands.model_args import add_model_args, load_bilm
 
 FORMATS = ("lines", "conll")
@@ -64,20 +65,15 @@ class Corpus:
 def read_sentences(path: Path, fmt: str = "lines") -> Iterator[list[str]]:
     """Token lists of one file. ``lines``: every line (empty ones too); ``conll``: column 1 blocks."""
     current: list[str] = []
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ElmoError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
-            tokens = line.split()
-            if fmt == "lines":
-                yield tokens
-            elif tokens and tokens[0] != "-DOCSTART-":
-                current.append(tokens[0])
-            elif current:
-                yield current
-                current = []
+    for _, line in file_lines(path, "data"):
+        tokens = line.split()
+        if fmt == "lines":
+            yield tokens
+        elif tokens and tokens[0] != "-DOCSTART-":
+            current.append(tokens[0])
+        elif current:
+            yield current
+            current = []
     if current:
         yield current
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import datasets
 
 from elmo_features.errors import ElmoError
+from elmo_features.text_lines import file_lines
 from tasks.common.data import load_hub_split, looks_like_path, split_file
 from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
 
@@ -83,38 +84,27 @@ def read_conll(
             tokens.clear()
             tags.clear()
 
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise ElmoError(f"CoNLL file not found: {path}") from None
-    except IsADirectoryError:
-        raise ElmoError(f"{path} is a directory, not a CoNLL file") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise ElmoError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
-            fields = line.split(separator)
-            if not line.strip() or fields[0] == "-DOCSTART-":
-                end_sentence()
-                continue
-            if not width:
-                width = len(fields)
-                for column in (token_column, tag_column):
-                    if not -width <= column < width:
-                        raise ElmoError(f"{path}:{number}: {width} columns, no column {column}")
-            elif len(fields) != width:
-                raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}")
-            tag = fields[tag_column]
-            problem = unknown(tag)
-            if problem:
-                raise ElmoError(f"{path}:{number}: {problem}")
-            if not tokens:
-                start = number
-            tokens.append(fields[token_column])
-            tags.append(tag)
-        end_sentence()
+    for number, line in file_lines(path, "CoNLL"):
+        fields = line.split(separator)
+        if not line.strip() or fields[0] == "-DOCSTART-":
+            end_sentence()
+            continue
+        if not width:
+            width = len(fields)
+            for column in (token_column, tag_column):
+                if not -width <= column < width:
+                    raise ElmoError(f"{path}:{number}: {width} columns, no column {column}")
+        elif len(fields) != width:
+            raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}")
+        tag = fields[tag_column]
+        problem = unknown(tag)
+        if problem:
+            raise ElmoError(f"{path}:{number}: {problem}")
+        if not tokens:
+            start = number
+        tokens.append(fields[token_column])
+        tags.append(tag)
+    end_sentence()
     return _dataset(all_tokens, all_tags, lines, str(path))
 
 

@@ -30,6 +30,7 @@ from typing import Literal
 import datasets
 
 from elmo_features.errors import ElmoError
+from elmo_features.text_lines import file_lines
 from tasks.common.data import load_hub_split, looks_like_path, split_file
 
 FEATURES = datasets.Features(
@@ -141,21 +142,6 @@ def _check_classes(classes: int) -> None:
         raise ElmoError(f"classes must be 5 (SST-5) or 2 (SST-2), not {classes!r}")
 
 
-def _lines(path: Path, kind: str):
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise ElmoError(f"{kind} file not found: {path}") from None
-    except IsADirectoryError:
-        raise ElmoError(f"{path} is a directory, not a {kind} file") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise ElmoError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x})") from None
-
-
 def read_sst(path: str | os.PathLike, classes: Literal[5, 2] = 5, phrases: bool = False) -> datasets.Dataset:
     """Read an SST tree file (one PTB tree per line; blank lines skipped): roots only, or every
     phrase node with ``phrases=True``; ``classes=2`` maps to SST-2 (see the module docstring)."""
@@ -164,7 +150,7 @@ def read_sst(path: str | os.PathLike, classes: Literal[5, 2] = 5, phrases: bool 
     tokens: list[list[str]] = []
     labels: list[int] = []
     lines: list[int] = []
-    for number, line in _lines(path, "SST tree"):
+    for number, line in file_lines(path, "SST tree"):
         if not line.strip():
             continue
         try:
@@ -204,7 +190,7 @@ def read_tsv(path: str | os.PathLike, classes: Literal[5, 2] = 2) -> datasets.Da
     labels: list[int] = []
     lines: list[int] = []
     label_column = None
-    for number, line in _lines(path, "TSV"):
+    for number, line in file_lines(path, "TSV"):
         if not line.strip():
             continue
         if label_column is None:
