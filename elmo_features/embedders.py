@@ -43,9 +43,15 @@ class TokenEmbedder(nn.Module):
     """(batch) -> (B, T, output_dim), zero at padding."""
 
     output_dim: int
+    extra_dims: tuple[int, ...] = ()  # sizes of the extra outputs of :meth:`with_extras`
 
     def forward(self, batch: TokenBatch) -> Tensor:
         raise NotImplementedError
+
+    def with_extras(self, batch: TokenBatch) -> tuple[Tensor, list[Tensor]]:
+        """The input vectors and the extra (B, T, D) outputs a head may use elsewhere: the second and
+        later scalar mixes of ELMo (``outputs: 2`` puts ELMo at a head's output too); one biLM pass."""
+        return self(batch), []
 
     def penalty(self) -> Tensor:
         """Regularisation to add to the loss (the scalar-mix L2 for ELMo)."""
@@ -86,6 +92,7 @@ class ElmoEmbedder(TokenEmbedder):
         self.elmo = elmo
         self.cache = cache
         self.output_dim = elmo.output_dim
+        self.extra_dims = (elmo.output_dim,) * (len(elmo.mixes) - 1)
 
     def layers(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
         source = self.cache.get if self.cache is not None else self.elmo.bilm
@@ -100,6 +107,10 @@ class ElmoEmbedder(TokenEmbedder):
     def forward(self, batch: TokenBatch) -> Tensor:
         return self.representations(batch)[0]
 
+    def with_extras(self, batch: TokenBatch) -> tuple[Tensor, list[Tensor]]:
+        first, *extras = self.representations(batch)
+        return first, extras
+
     def penalty(self) -> Tensor:
         return self.elmo.penalty()
 
@@ -111,9 +122,18 @@ class ConcatEmbedder(TokenEmbedder):
         super().__init__()
         self.parts = nn.ModuleList(parts)
         self.output_dim = sum(p.output_dim for p in parts)
+        self.extra_dims = tuple(d for p in parts for d in p.extra_dims)
 
     def forward(self, batch: TokenBatch) -> Tensor:
         return torch.cat([part(batch) for part in self.parts], dim=-1)
+
+    def with_extras(self, batch: TokenBatch) -> tuple[Tensor, list[Tensor]]:
+        inputs, extras = [], []
+        for part in self.parts:
+            vectors, more = part.with_extras(batch)
+            inputs.append(vectors)
+            extras.extend(more)
+        return torch.cat(inputs, dim=-1), extras
 
     def penalty(self) -> Tensor:
         return sum((part.penalty() for part in self.parts), torch.zeros(()))

@@ -12,13 +12,13 @@ from pydantic import BaseModel, ConfigDict
 from elmo_features.errors import ElmoError
 from tasks.common import config as cfg
 from tasks.common.config import (
-    TrainConfig,
     apply_overrides,
     builtin_configs,
     default_data_dir,
     dump_config,
     expand_env,
     load_config,
+    validate_config,
 )
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -92,12 +92,12 @@ def test_builtin_names_resolve_and_missing_lists_them(dummy_env):
 
 
 def test_builtin_search_list_includes_package_data_folder(monkeypatch, tmp_path, dummy_env):
-    extra = tmp_path / "pkg-configs" / "sentiment"
+    extra = tmp_path / "pkg-configs" / "wnut"
     extra.mkdir(parents=True)
-    write(extra, {**MINIMAL, "name": "sst", "task": {"name": "sentiment"}}, "sst_glove.yaml")
+    write(extra, {**MINIMAL, "name": "wnut17"}, "wnut17_glove.yaml")
     monkeypatch.setattr(cfg, "CONFIG_DIRS", [*cfg.CONFIG_DIRS, tmp_path / "pkg-configs"])
-    assert "sentiment/sst_glove" in builtin_configs()
-    assert load_config("sentiment/sst_glove").task.name == "sentiment"
+    assert "wnut/wnut17_glove" in builtin_configs()
+    assert load_config("wnut/wnut17_glove").name == "wnut17"
 
 
 def test_dump_round_trips(dummy_env, tmp_path):
@@ -135,7 +135,8 @@ def test_misspelt_key_deep_inside_concat_parts(tmp_path):
         ({"trainer": {"lr": 0}}, "trainer.lr: Input should be greater than 0"),
         ({"trainer": {"precision": "fp16"}}, "trainer.precision: Input should be '32' or 'bf16'"),
         ({"data": {"train": "t", "scheme": "IOB3"}}, "data.scheme: Input should be 'IOB1', 'IOB2' or 'BIOUL'"),
-        ({"task": {"name": "pos"}}, "task.name: Input should be 'ner', 'sentiment' or 'qa'"),
+        ({"task": {"name": "pos"}}, "task.name: unknown task 'pos' (valid: ner, sentiment, qa)"),
+        ({"task": {"name": "nerr"}}, "task.name: unknown task 'nerr'; did you mean 'ner'?"),
         ({"model": {"hidden": "wide"}}, "model.hidden: Input should be a valid integer"),
     ],
 )
@@ -287,5 +288,6 @@ def test_free_form_dicts_accept_new_keys_only_inside():
 
 
 def test_train_config_validates_plain_data():
-    config = TrainConfig.model_validate(MINIMAL)
+    config = validate_config(MINIMAL)
+    assert type(config).__module__ == "tasks.ner.config" and config.model.hidden == 200
     assert config.embedder == {**config.embedder, "type": "glove", "path": "vectors.txt", "trainable": False}

@@ -26,26 +26,33 @@ def add_parser(commands) -> None:
     train.add_argument("--resume", action="store_true", help="continue RUN_DIR from checkpoints/last.ckpt")
     train.set_defaults(func=_train)
 
-    evaluate = commands.add_parser("evaluate", help="span F1 of a run's best model, as JSON on stdout")
+    evaluate = commands.add_parser("evaluate", help="scores of a run's best model, as JSON on stdout")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
-    evaluate.add_argument("--data", metavar="FILE", help="a CoNLL file (columns and scheme as in the run's config)")
+    evaluate.add_argument("--data", metavar="FILE", help="a file in the task's format (as in the run's config)")
     evaluate.set_defaults(func=_evaluate)
 
-    predict = commands.add_parser("predict", help="tag sentences with a run's best model (JSON lines, IOB2 tags)")
+    predict = commands.add_parser(
+        "predict",
+        help="run a run's best model on a file",
+        description="NER: one whitespace-tokenised sentence per line -> JSON lines of IOB2 tags. Sentiment: one "
+        "text per line -> JSON lines of label and probabilities. QA: SQuAD JSON -> {question_id: answer}.",
+    )
     predict.add_argument("run_dir", metavar="RUN_DIR")
-    predict.add_argument("input", metavar="INPUT", help="one whitespace-tokenised sentence per line")
-    predict.add_argument("-o", "--output", metavar="OUT", help="JSON lines file (default: stdout)")
+    predict.add_argument("input", metavar="INPUT", help="the input file (see above)")
+    predict.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
     predict.set_defaults(func=_predict)
 
 
 def _train(args: argparse.Namespace) -> None:
     from tasks.common.config import load_config
-    from tasks.common.trainer import train
+    from tasks.common.trainer import task_module, train
 
     config = load_config(args.config, args.overrides)
     metrics = train(config, Path(args.output), resume=args.resume)
-    summary = {k: v["f1"] for k, v in metrics.items() if isinstance(v, dict)}
-    print(f"run {args.output}: " + ", ".join(f"{k} F1 {v:.4f}" for k, v in summary.items()), file=sys.stderr)
+    key = task_module(config.task.name).MONITOR
+    summary = [f"{split} {key} {scores[key]:.4f}" for split, scores in metrics.items() if isinstance(scores, dict)]
+    if summary:  # DDP ranks other than 0 return no metrics
+        print(f"run {args.output}: " + ", ".join(summary), file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -54,7 +61,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     model, vocab, config = task.load_run(run_dir)
     if args.data:
         split = task.read_split(config, "test", args.data)
-        task.check_labels(split, vocab["labels"], args.data)
+        task.check_split(split, vocab, args.data)
         result = task.evaluate(model, split, config)
     else:
         result = {}
@@ -78,15 +85,15 @@ def _predict(args: argparse.Namespace) -> None:
     from tasks.common.trainer import write_atomic
 
     run_dir = Path(args.run_dir)
-    from elmo_features.embed_file import read_sentences
-
-    sentences = [line.split() for line in read_sentences(args.input)]  # bad input fails before the model loads
     task = _task(run_dir)
-    model, _, _ = task.load_run(run_dir)
-    tags = task.predict(model, sentences)
-    text = "".join(
-        json.dumps({"tokens": s, "tags": t}, ensure_ascii=False) + "\n" for s, t in zip(sentences, tags, strict=True)
-    )
+    if not Path(args.input).is_file():  # fail on a missing input before the model loads
+        raise ElmoError(f"no input file at {args.input}")
+    model, vocab, config = task.load_run(run_dir)
+    result = task.predict_file(model, vocab, config, args.input)
+    if isinstance(result, dict):
+        text = json.dumps(result, ensure_ascii=False, indent=1) + "\n"
+    else:
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in result)
     if args.output:
         write_atomic(Path(args.output), text)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib
 import os
 import re
 from collections.abc import Sequence
@@ -42,24 +43,15 @@ class TaskConfig(_Section):
 
 
 class DataConfig(_Section):
-    """Splits are file paths or hub dataset names; columns and scheme are for CoNLL files."""
+    """Splits: file paths or hub dataset names. Tasks extend this with their own options."""
 
     train: str
     validation: str | None = None
     test: str | None = None
-    token_column: int = 0
-    tag_column: int = -1
-    separator: str | None = None
-    scheme: Literal["IOB1", "IOB2", "BIOUL"] = "IOB2"
 
 
 class ModelConfig(_Section):
-    """The head: a BiLSTM(-CRF) over the embedder's vectors (Lample et al. 2016; Peters et al. 2018)."""
-
-    hidden: int = Field(200, gt=0)
-    layers: int = Field(2, gt=0)
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    char_cnn: bool = True
+    """The head's settings; each task defines its own (``tasks/<name>/config.py``)."""
 
 
 class TrainerConfig(_Section):
@@ -72,6 +64,7 @@ class TrainerConfig(_Section):
     seed: int = 0
     precision: Literal["32", "bf16"] = "32"
     num_workers: int = Field(0, ge=0)
+    devices: int = Field(1, gt=0)  # > 1: DDP over that many CPU processes (gloo) or GPUs
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -81,7 +74,8 @@ class TrainerConfig(_Section):
 
 class TrainConfig(_Section):
     """One training run. ``embedder`` is a block for :func:`elmo_features.embedders.build_embedder`,
-    validated by :func:`~elmo_features.embedders.parse_config` and stored with its defaults filled in."""
+    validated by :func:`~elmo_features.embedders.parse_config` and stored with its defaults filled in.
+    Each task subclasses it with its own ``data`` and ``model`` sections (:func:`config_class`)."""
 
     name: str
     task: TaskConfig
@@ -170,7 +164,7 @@ _EMBEDDER_CLASSES |= {"elmo": ElmoConfig, "concat": ConcatConfig}
 
 
 def _child_schema(model: type[BaseModel], key: str) -> Any:
-    if model is TrainConfig and key == "embedder":
+    if issubclass(model, TrainConfig) and key == "embedder":
         return _EMBEDDER
     if model is ConcatConfig and key == "parts":
         return _EMBEDDER_LIST
@@ -209,13 +203,15 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         raise ElmoError(f"--set {item}: value is not valid YAML ({getattr(err, 'problem', err)})") from None
 
 
-def apply_overrides(raw: dict, overrides: Sequence[str], schema: type[BaseModel] = TrainConfig) -> dict:
+def apply_overrides(raw: dict, overrides: Sequence[str], schema: type[BaseModel] | None = None) -> dict:
     """A copy of ``raw`` with each ``a.b.c=value`` set (value read as YAML: ``5``, ``true``, ``[1, 2]``).
 
-    Keys are checked against ``schema`` (and the embedder's type), not only against what the file
+    Keys are checked against ``schema`` (default: the config class of the task ``raw`` names) and the
+    embedder's type, not only against what the file
     holds: a misspelt key is an error with the closest valid one; only dict-typed fields are free-form.
     List items are addressed by index (``embedder.parts.0.path=...``)."""
     out = copy.deepcopy(raw)
+    schema = schema or config_class(raw)
     for item in overrides:
         keys, value = _parse_override(item)
         node: Any = out
@@ -290,21 +286,21 @@ def read_yaml(path: Path, source: str) -> Any:
         raise ElmoError(f"{source}: cannot read: {err}".replace("\n", " ")) from None
 
 
-def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
-    model: Any = TrainConfig
+def _model_at(loc: Sequence[Any], schema: type[TrainConfig]) -> type[BaseModel] | None:
+    model: Any = schema
     for key in loc:
         model = _child_schema(model, key) if isinstance(model, type) and key in model.model_fields else None
     return model if isinstance(model, type) else None
 
 
-def _one_line(err: ValidationError, source: str) -> str:
+def _one_line(err: ValidationError, source: str, schema: type[TrainConfig]) -> str:
     errors = err.errors()
     # A misspelt key usually also leaves a required one missing: name the misspelling.
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [str(p) for p in first["loc"]]
     key = ".".join(loc) or "top level"
     if first["type"] == "extra_forbidden":
-        model = _model_at(first["loc"][:-1])
+        model = _model_at(first["loc"][:-1], schema)
         hint = _unknown(loc[-1], list(model.model_fields)) if model else ""
         return f"{source}: {key}: unknown key{hint}"
     return f"{source}: {key}: {first['msg']}".replace("\n", " ")
@@ -315,13 +311,31 @@ def _need_mapping(raw: Any, source: str) -> None:
         raise ElmoError(f"{source}: expected a mapping of sections ({', '.join(TrainConfig.model_fields)})")
 
 
-def validate_config(raw: Any, source: str = "config") -> TrainConfig:
-    """A :class:`TrainConfig` from plain data; errors are one line, prefixed with ``source``."""
-    _need_mapping(raw, source)
+TASK_NAMES: tuple[str, ...] = TaskConfig.model_fields["name"].annotation.__args__
+
+
+def config_class(raw: Any, source: str = "config") -> type[TrainConfig]:
+    """The config class of the task that ``raw`` (plain data) names: ``tasks.<name>.config.Config``."""
+    task = raw.get("task") if isinstance(raw, dict) else None
+    name = task.get("name") if isinstance(task, dict) else None
+    if name is None:  # no task named: the base schema gives the error (a missing or misspelt key)
+        return TrainConfig
+    if name not in TASK_NAMES:
+        raise ElmoError(f"{source}: task.name: unknown task {name!r}{_unknown(str(name), TASK_NAMES)}")
     try:
-        return TrainConfig.model_validate(raw)
+        return importlib.import_module(f"tasks.{name}.config").Config
+    except ModuleNotFoundError:
+        raise ElmoError(f"{source}: task {name!r} has no trainer yet") from None
+
+
+def validate_config(raw: Any, source: str = "config") -> TrainConfig:
+    """The task's config object from plain data; errors are one line, prefixed with ``source``."""
+    _need_mapping(raw, source)
+    schema = config_class(raw, source)
+    try:
+        return schema.model_validate(raw)
     except ValidationError as err:
-        raise ElmoError(_one_line(err, source)) from None
+        raise ElmoError(_one_line(err, source, schema)) from None
     except ElmoError as err:
         raise ElmoError(f"{source}: {err}") from None
 
@@ -332,7 +346,9 @@ def load_config(path_or_builtin_name: str, overrides: Sequence[str] = ()) -> Tra
     source = path_or_builtin_name
     raw = read_yaml(path, source)
     _need_mapping(raw, source)
-    return validate_config(expand_env(apply_overrides(raw, overrides), source), source)
+    tasked = apply_overrides(raw, [o for o in overrides if o.startswith("task.")], TrainConfig)
+    schema = config_class(tasked, source)
+    return validate_config(expand_env(apply_overrides(raw, overrides, schema), source), source)
 
 
 def dump_config(config: TrainConfig) -> str:

@@ -1,16 +1,21 @@
 """The shared training path: a task model inside a LightningModule, trained by Lightning.
 
 ``train(config, run_dir)`` seeds everything, builds the task (data, vocabularies, model) through
-its ``tasks.<name>.task`` module, trains with early stopping on validation F1, keeps the best and
-the last checkpoint (``run_dir/checkpoints/{best,last}.ckpt``), logs to ``run_dir/metrics.csv``,
-and then evaluates the best weights on the validation and test splits. The run folder::
+its ``tasks.<name>.task`` module (the protocol is in :mod:`tasks.common.task_api`), trains with
+early stopping on the task's validation score, keeps the best and the last checkpoint, logs per
+epoch, and then evaluates the best weights on the validation and test splits. The run folder::
 
     config.yaml       the resolved config (written at the start, rewritten on resume)
-    vocab.json        labels, chars and the words the embedder was built for
-    checkpoints/      best.ckpt (by validation F1) and last.ckpt (for --resume)
-    logs/metrics.csv  per-epoch train loss and validation F1 (Lightning's CSVLogger)
+    vocab.json        what the task needs to rebuild its model (labels, chars, words...)
+    checkpoints/      best.ckpt (by the validation score) and last.ckpt (for --resume)
+    logs/metrics.csv  per-epoch train loss and validation score (Lightning's CSVLogger)
     model.pt          the best weights as a plain state dict (read with weights_only=True)
-    metrics.json      {"dev": span F1, "test": span F1, "epochs": N, "best_epoch": k}
+    metrics.json      {"dev": scores, "test": scores, "epochs": N, "best_epoch": k, ...}
+
+``trainer.devices: N`` (N > 1) trains with DDP over N processes (gloo on CPU): Lightning starts
+the other processes by running the same command again; under ``torchrun`` it joins the group
+torchrun made. Every rank reads its share of the training batches; validation predictions are
+gathered from all ranks before scoring, so every rank sees the same score. Rank 0 writes.
 
 Checkpoints are only ever read with ``weights_only=True`` (no pickled code runs).
 """
@@ -35,7 +40,6 @@ from tasks.common.config import TrainConfig, dump_config
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
-MONITOR = "val_f1"
 LOG = "logs/metrics.csv"
 
 
@@ -52,14 +56,36 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-TRAINABLE_TASKS = ("ner",)
-
-
 def task_module(name: str):
-    """The ``tasks.<name>.task`` module (``build``, ``evaluate``, ``load_run``, ``predict``), found by name."""
-    if name not in TRAINABLE_TASKS:
-        raise ElmoError(f"task {name!r} has no trainer yet (available: {', '.join(TRAINABLE_TASKS)})")
-    return importlib.import_module(f"tasks.{name}.task")
+    """The ``tasks.<name>.task`` module (see :mod:`tasks.common.task_api`), found by name."""
+    try:
+        return importlib.import_module(f"tasks.{name}.task")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith(f"tasks.{name}"):
+            raise ElmoError(f"task {name!r} has no trainer yet") from None
+        raise
+
+
+def monitor_name(task) -> str:
+    """The logged validation score early stopping and the best checkpoint follow (``val_f1``...)."""
+    return f"val_{task.MONITOR}"
+
+
+def env_rank() -> int:
+    """This process's global rank as the launcher set it (torchrun: RANK; Lightning's children:
+    LOCAL_RANK on one machine); 0 for the process that starts a run."""
+    return int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0)
+
+
+def _gather(items: list) -> list:
+    """``items`` from every DDP rank, concatenated (``items`` itself outside a process group)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, items)
+    return [x for part in parts for x in part]
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -88,9 +114,8 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._pred: list = []
 
         def training_step(self, batch, batch_idx):
-            tokens, tags = batch
-            loss = self.model(tokens, tags)["loss"]
-            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(tokens.tokens))
+            loss = self.model(*batch)["loss"]
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[-1]), sync_dist=True)
             return loss
 
         def validation_step(self, batch, batch_idx):
@@ -99,9 +124,9 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._pred.extend(predicted)
 
         def on_validation_epoch_end(self):
-            scores = task.score(self._gold, self._pred)
+            scores = task.score(_gather(self._gold), _gather(self._pred))
             self._gold, self._pred = [], []
-            self.log(MONITOR, scores["f1"], prog_bar=True)
+            self.log(monitor_name(task), float(scores[task.MONITOR]), prog_bar=True, sync_dist=True)
 
         def configure_optimizers(self):
             params = [p for p in self.model.parameters() if p.requires_grad]
@@ -151,14 +176,14 @@ def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig) -> Path | None:
+def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
     last = run_dir / CHECKPOINTS / "last.ckpt"
     if resume:
         if not last.is_file():
             raise ElmoError(f"cannot resume: no checkpoint at {last} (train without --resume first)")
         _check_same_run(run_dir / "config.yaml", config)
         return last
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    if rank == 0 and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
     return None
 
@@ -170,21 +195,24 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
     from lightning.pytorch.loggers import CSVLogger
 
     run_dir = Path(run_dir)
-    last = _check_run_dir(run_dir, resume, config)
+    rank = env_rank()
+    last = _check_run_dir(run_dir, resume, config, rank)
     task = task_module(config.task.name)
+    monitor = monitor_name(task)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
     built = task.build(config)  # reads and checks the data before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "config.yaml", dump_config(config))
-    write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / "config.yaml", dump_config(config))
+        write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
 
     has_dev = built.validation is not None
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / CHECKPOINTS,
         filename="best",
-        monitor=MONITOR if has_dev else None,
+        monitor=monitor if has_dev else None,
         mode="max",
         save_top_k=1,
         save_last=True,
@@ -193,11 +221,14 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
     )
     callbacks: list = [checkpoint]
     if has_dev:
-        callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.trainer.patience))
+        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience))
+    devices = config.trainer.devices
     trainer = L.Trainer(
         max_epochs=config.trainer.epochs,
         accelerator="auto",
-        devices=1,
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        use_distributed_sampler=False,  # the tasks' batch samplers shard themselves (tasks.common.batching)
         precision="bf16-mixed" if config.trainer.precision == "bf16" else "32-true",
         gradient_clip_val=config.trainer.grad_clip,
         callbacks=callbacks,
@@ -226,6 +257,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
             weights_only=True,  # the checkpoint is read without unpickling code
         )
 
+    if not trainer.is_global_zero:
+        return {}
     if history:
         _prepend_log(run_dir / LOG, history)
 
@@ -248,5 +281,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
     metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
     metrics["global_step"] = int(trainer.global_step)
     metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
+    metrics["devices"] = devices
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    if hasattr(task, "write_report"):
+        task.write_report(run_dir, metrics)
     return metrics

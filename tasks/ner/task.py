@@ -9,32 +9,24 @@ are length-bucketed (sentences of similar length together) and shuffled per epoc
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
-from elmo_features.embedders import (
-    ConcatEmbedder,
-    ElmoEmbedder,
-    StaticEmbedder,
-    TokenBatch,
-    TokenEmbedder,
-    build_embedder,
-)
+from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
+from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig, load_config
+from tasks.common.task_api import Built, embedder_for_run, prepare_embedder
 from tasks.ner.metric import span_f1
 from tasks.ner.model import PAD_TAG, CharFeaturesConfig, NerTagger, char_vocabulary, label_vocabulary
 from tasks.ner.reader import load_split
 from tasks.ner.tags import bioul_to_iob2
 
-BUCKET_BATCHES = 50  # a bucket holds this many batches' worth of shuffled sentences, then sorted by length
+MONITOR = "f1"
 PREFIXES = ("B", "I", "L", "U")
 
 
@@ -43,19 +35,6 @@ class Split:
     name: str
     tokens: list[list[str]]
     tags: list[list[str]]
-
-
-@dataclass
-class Built:
-    """What :func:`build` gives the trainer."""
-
-    model: NerTagger
-    vocab: dict[str, list[str]]
-    train: Split
-    validation: Split | None
-    test: Split | None
-    train_loader: DataLoader
-    validation_loader: DataLoader | None
 
 
 # ---------------------------------------------------------------------------- data
@@ -82,8 +61,9 @@ def labels_for(train: Split) -> list[str]:
     return ["O", *sorted({*seen[1:], *(f"{p}-{t}" for t in types for p in PREFIXES)})]
 
 
-def check_labels(split: Split, labels: Sequence[str], where: str) -> None:
-    known = set(labels)
+def check_split(split: Split, vocab: dict, where: str) -> None:
+    """A one-line error for a tag of a type the training split never had."""
+    known = set(vocab["labels"])
     for row, tags in enumerate(split.tags):
         for tag in tags:
             if tag not in known:
@@ -91,37 +71,6 @@ def check_labels(split: Split, labels: Sequence[str], where: str) -> None:
                     f"{where}: entity type {tag.partition('-')[2]!r} (sentence {row + 1}) "
                     "never occurs in the training data; the model cannot predict it"
                 )
-
-
-class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of sentences of similar length. Shuffled: the order changes each epoch
-    (``set_epoch``, called by Lightning) from ``seed``; not shuffled: sorted by length."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> None:
-        self.lengths, self.batch_size, self.shuffle, self.seed = list(lengths), batch_size, shuffle, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)  # buckets hold whole batches: the same count either way
-
-    def _batches(self, indices: Sequence[int]) -> list[list[int]]:
-        ordered = sorted(indices, key=lambda i: self.lengths[i])
-        return [ordered[k : k + self.batch_size] for k in range(0, len(ordered), self.batch_size)]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        if not self.shuffle:
-            yield from self._batches(range(len(self.lengths)))
-            return
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        indices = list(range(len(self.lengths)))
-        rng.shuffle(indices)
-        size = self.batch_size * BUCKET_BATCHES
-        batches = [b for k in range(0, len(indices), size) for b in self._batches(indices[k : k + size])]
-        rng.shuffle(batches)
-        yield from batches
 
 
 class Collate:
@@ -139,23 +88,15 @@ class Collate:
 
 
 def loader(
-    split: Split, model: NerTagger, batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0
+    split: Split, model: NerTagger, batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0, shard: bool = False
 ) -> DataLoader:
-    """(TokenBatch, (B, T) tag ids) batches of ``split``."""
+    """(TokenBatch, (B, T) tag ids) batches of ``split`` (this rank's share of them with ``shard``)."""
     items = list(zip(split.tokens, split.tags, strict=True))
-    sampler = BucketBatchSampler([len(t) for t in split.tokens], batch_size, shuffle, seed)
+    sampler = BucketBatchSampler([len(t) for t in split.tokens], batch_size, shuffle, seed, shard)
     return DataLoader(items, batch_sampler=sampler, collate_fn=Collate(model.labels), num_workers=workers)
 
 
 # ---------------------------------------------------------------------------- model
-def _caches(embedder: TokenEmbedder) -> list:
-    if isinstance(embedder, ElmoEmbedder):
-        return [embedder.cache] if embedder.cache is not None else []
-    if isinstance(embedder, ConcatEmbedder):
-        return [c for part in embedder.parts for c in _caches(part)]
-    return []
-
-
 def make_model(config: TrainConfig, embedder: TokenEmbedder, labels: Sequence[str], chars: Sequence[str]) -> NerTagger:
     m = config.model
     return NerTagger(
@@ -177,14 +118,11 @@ def build(config: TrainConfig) -> Built:
     labels = labels_for(train)
     for split in (validation, test):
         if split is not None:
-            check_labels(split, labels, f"{split.name} split ({getattr(config.data, split.name)})")
+            check_split(split, {"labels": labels}, f"{split.name} split ({getattr(config.data, split.name)})")
     splits = [s for s in (train, validation, test) if s is not None]
     words = sorted({w for s in splits for sentence in s.tokens for w in sentence})
     chars = char_vocabulary(train.tokens)
-    embedder = build_embedder(config.embedder, words)
-    everything = [sentence for s in splits for sentence in s.tokens]
-    for cache in _caches(embedder):
-        cache.build(everything)
+    embedder = prepare_embedder(config.embedder, words, [sentence for s in splits for sentence in s.tokens])
     torch.manual_seed(config.trainer.seed)
     model = make_model(config, embedder, labels, chars)
     t = config.trainer
@@ -194,8 +132,10 @@ def build(config: TrainConfig) -> Built:
         train=train,
         validation=validation,
         test=test,
-        train_loader=loader(train, model, t.batch_size, True, t.seed, t.num_workers),
-        validation_loader=loader(validation, model, t.batch_size, False) if validation is not None else None,
+        train_loader=loader(train, model, t.batch_size, True, t.seed, t.num_workers, shard=True),
+        validation_loader=loader(validation, model, t.batch_size, False, shard=True)
+        if validation is not None
+        else None,
     )
 
 
@@ -227,14 +167,6 @@ def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
 
 
 # ---------------------------------------------------------------------------- runs
-def _embedder_for_run(block: dict[str, Any], words: list[str], state: dict[str, torch.Tensor]) -> TokenEmbedder:
-    if block["type"] in ("glove", "word2vec", "fasttext", "random"):  # the weights come from the state dict
-        weight = state["embedder.embedding.weight"]
-        rows = ["@@PADDING@@", "@@UNKNOWN@@", *words]
-        return StaticEmbedder(rows, np.zeros(tuple(weight.shape), dtype=np.float32), trainable=True)
-    return build_embedder(block, words)
-
-
 def load_run(run_dir: str | Path) -> tuple[NerTagger, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabularies and its config."""
     from tasks.common.trainer import MODEL_FILE, load_state_dict
@@ -247,7 +179,7 @@ def load_run(run_dir: str | Path) -> tuple[NerTagger, dict, TrainConfig]:
     vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
     state = load_state_dict(run_dir / MODEL_FILE)
     model = make_model(
-        config, _embedder_for_run(config.embedder, vocab["words"], state), vocab["labels"], vocab["chars"]
+        config, embedder_for_run(config.embedder, vocab["words"], state), vocab["labels"], vocab["chars"]
     )
     model.load_state_dict(state)
     model.eval()
@@ -264,3 +196,11 @@ def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: in
         for i, tags in zip(rows, model.decode(TokenBatch.from_tokens([sentences[i] for i in rows])), strict=True):
             out[i] = bioul_to_iob2(tags)
     return out
+
+
+def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str) -> list[dict]:
+    """``{"tokens", "tags"}`` (IOB2) for each line of a file of whitespace-tokenised sentences."""
+    from elmo_features.embed_file import read_sentences
+
+    sentences = [line.split() for line in read_sentences(path)]
+    return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]
