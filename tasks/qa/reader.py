@@ -182,20 +182,20 @@ def parse_squad(data: Any, source: str) -> SquadSplit:
     return builder.finish()
 
 
-def read_squad_json(path: str | os.PathLike) -> Any:
-    """The parsed JSON of a file; one-line errors for a missing file or invalid JSON."""
+def read_squad_json(path: str | os.PathLike, kind: str = "SQuAD JSON") -> Any:
+    """The parsed JSON of a file; one-line errors (naming ``kind``) for a missing file or invalid JSON."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ElmoError(f"SQuAD file not found: {path}") from None
+        raise ElmoError(f"{kind} file not found: {path}") from None
     except IsADirectoryError:
-        raise ElmoError(f"{path} is a directory, not a SQuAD JSON file") from None
+        raise ElmoError(f"{path} is a directory, not a {kind} file") from None
     except UnicodeDecodeError as err:
         raise ElmoError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ElmoError(f"{path}: not SQuAD JSON (invalid JSON at line {err.lineno} column {err.colno})") from None
+        raise ElmoError(f"{path}: not {kind} (invalid JSON at line {err.lineno} column {err.colno})") from None
 
 
 def read_squad(path: str | os.PathLike) -> SquadSplit:
