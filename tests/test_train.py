@@ -220,3 +220,20 @@ def test_without_validation_split(tmp_path):
     assert run("train", _config(tmp_path, epochs=1, dev=None), "-o", tmp_path / "run") == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "dev" not in metrics and "f1" in metrics["test"] and metrics["best_epoch"] == 1
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    """Lightning starts a second process (gloo); each rank steps through half the training batches,
+    and the validation score gathered from both ranks equals the single-process dev score."""
+    run_dir = tmp_path / "run"
+    config = _config(tmp_path, epochs=3, batch_size=2, devices=2)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "tasks.cli", "train", config, "-o", str(run_dir)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["devices"] == 2 and metrics["epochs"] == 3
+    assert metrics["global_step"] == 3 * 2  # 8 sentences in 4 batches of 2: 2 steps per rank per epoch
+    with (run_dir / "logs" / "metrics.csv").open() as handle:
+        logged = {int(r["epoch"]): float(r["val_f1"]) for r in csv.DictReader(handle) if r.get("val_f1")}
+    assert logged[metrics["best_epoch"] - 1] == pytest.approx(metrics["dev"]["f1"])
