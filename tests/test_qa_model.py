@@ -125,3 +125,17 @@ def test_elmo_at_output_only(tiny_files):
     loss = model(question, passage, spans)["loss"]
     loss.backward()
     assert model.embedder.parts[1].elmo.mixes[0].scalars.grad is not None
+
+
+def test_elmo_at_input_and_output(tiny_files):
+    from elmo_features.embedders import build_embedder
+
+    options, weights = tiny_files
+    words = sorted({w for q, p, _ in EXAMPLES for w in q + p})
+    block = {"type": "elmo", "options": str(options), "weights": str(weights), "cache": False, "outputs": 2}
+    model = Bidaf(build_embedder(block, words), [], hidden=5, elmo="both")
+    assert model.highway.layers[0].in_features == 16 + 100 and model.attention.output_dim == 4 * (10 + 16)
+    question, passage, spans = batches()
+    model(question, passage, spans)["loss"].backward()
+    mixes = model.embedder.elmo.mixes
+    assert mixes[0].scalars.grad is not None and mixes[1].scalars.grad is not None

@@ -108,3 +108,31 @@ def test_bad_input_is_one_line_error(tmp_path, data, message):
     with pytest.raises(ElmoError, match=message) as info:
         read_squad(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_hub_rows_become_examples(monkeypatch):
+    import datasets
+
+    import tasks.qa.reader as reader
+
+    rows = {
+        "id": ["h1", "h2"],
+        "title": ["T", "T"],
+        "context": [CONTEXT, CONTEXT],
+        "question": ["Where?", "When?"],
+        "answers": [
+            {"text": ["Normandy"], "answer_start": [CONTEXT.index("Normandy")]},
+            {"text": ["10th century", "10th"], "answer_start": [CONTEXT.index("10th")] * 2},
+        ],
+    }
+    seen = {}
+
+    def fake_hub(name, split, hint):
+        seen.update(name=name, split=split)
+        return datasets.Dataset.from_dict(rows)
+
+    monkeypatch.setattr(reader, "load_hub_split", fake_hub)
+    split = load_split("squad", "validation")
+    assert seen == {"name": "squad", "split": "validation"}
+    assert [e.span for e in split.examples] == [(6, 6), (9, 10)]
+    assert split.examples[1].answers == ["10th century", "10th"] and split.source == "squad[validation]"

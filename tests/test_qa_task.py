@@ -116,6 +116,9 @@ def test_train_evaluate_predict_answer(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"dev": metrics["dev"]}
 
     dev = tmp_path / "squad" / "dev-v1.1.json"
+    assert run("evaluate", run_dir, "--data", dev) == 0
+    assert json.loads(capsys.readouterr().out) == metrics["dev"]
+
     predictions = tmp_path / "predictions.json"
     assert run("predict", run_dir, dev, "-o", predictions) == 0
     answers = json.loads(predictions.read_text())
