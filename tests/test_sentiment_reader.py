@@ -168,6 +168,8 @@ def test_read_tsv_five_classes(tmp_path: Path) -> None:
         ("1\tgood\n3\tgreat\n", {}, "data.tsv:2: label '3' is not 0-1"),
         ("5\tgreat\n", {"classes": 5}, "data.tsv:1: label '5' is not 0-4"),
         ("pos\tgreat\n", {}, "data.tsv:1: label 'pos' is not 0-1"),
+        ("\u00b2\tgreat\n", {"classes": 5}, "data.tsv:1: label '\u00b2' is not 0-4"),  # isdigit(), but no int
+        ("\u0663\tgreat\n", {"classes": 5}, "data.tsv:1: label '\u0663' is not 0-4"),  # Arabic-Indic 3
         ("label\ttext\n", {}, "data.tsv: no examples"),
     ],
 )

@@ -178,7 +178,7 @@ def _header(fields: list[str]) -> tuple[int, int] | None:
 
 def _label(text: str, classes: int) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() and int(text) < classes else None
+    return int(text) if text.isascii() and text.isdigit() and int(text) < classes else None  # not "²" or "٣"
 
 
 def read_tsv(path: str | os.PathLike, classes: Literal[5, 2] = 2) -> datasets.Dataset:
