@@ -86,8 +86,12 @@ class BiLstm(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         lengths = mask.sum(1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=mask.shape[1])
+        # CPU bf16 autocast: oneDNN's bf16 LSTM fails on some packed batches (equal lengths), so run it in fp32
+        with torch.autocast("cpu", enabled=False):
+            packed = pack_padded_sequence(
+                x.to(self.lstm.weight_ih_l0.dtype), lengths, batch_first=True, enforce_sorted=False
+            )
+            out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=mask.shape[1])
         return out
 
 
