@@ -199,3 +199,20 @@ def test_bf16_on_cpu(tmp_path):
     config = make_config(tmp_path, epochs=1)
     assert run("train", config, "-o", tmp_path / "run", "--set", "trainer.precision=bf16") == 0
     assert 0 <= json.loads((tmp_path / "run" / "metrics.json").read_text())["dev"]["f1"] <= 100
+
+
+def test_elmo_both_run_and_answer(tmp_path, tiny_files, capsys):
+    options, weights = tiny_files
+    config = yaml.safe_load(Path(make_config(tmp_path, epochs=1)).read_text())
+    elmo = {"type": "elmo", "options": str(options), "weights": str(weights), "outputs": 2}
+    config["embedder"] = {
+        "type": "concat",
+        "parts": [{"type": "random", "dim": 8}, {**elmo, "cache": True, "cache_dir": str(tmp_path / "cache")}],
+    }
+    config["model"]["elmo"] = "both"
+    path = tmp_path / "elmo.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert run("train", path, "-o", tmp_path / "run") == 0
+    capsys.readouterr()
+    assert run("answer", tmp_path / "run", "--question", "Capital of Spain?", "--context", "Madrid is big.") == 0
+    assert capsys.readouterr().out.strip() in "Madrid is big."
