@@ -620,7 +620,7 @@ def _qa_sentence(rng: random.Random) -> list[str]:
 
 def generate_corpus(n_sentences: int, seed: int) -> list[list[str]]:
     """Unlabelled tokenised sentences of the same grammar: NER-style 45%, sentiment 25%, travel
-    stories 15% (two sentences on one line), word-sense sentences ("bank", "play", ...) 15%."""
+    stories 15% (two travel events on one line), word-sense sentences ("bank", "play", ...) 15%."""
     rng = random.Random(seed)
     out: list[list[str]] = []
     for _ in range(n_sentences):
@@ -681,7 +681,7 @@ def _write_all(root: Path, seed: int, corpus_sentences: int) -> tuple[dict[str, 
         data = {"version": "1.1", "data": [article]}
         paths[f"qa/{split}"] = _write(root / "qa" / f"{split}.json", json.dumps(data, indent=1) + "\n")
         ambiguous["qa"][split] = [q.id for p in paragraphs for q in p.questions if q.ambiguous]
-    paths["ambiguous"] = _write(root / "ambiguous.json", json.dumps(ambiguous, indent=1) + "\n")
+    paths["ambiguous"] = _write(root / "ambiguous.json", json.dumps(ambiguous) + "\n")
     return {name: path.relative_to(root) for name, path in paths.items()}, ambiguous
 
 
