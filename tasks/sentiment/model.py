@@ -118,7 +118,7 @@ class SentimentClassifier(nn.Module):
         self.pooling = list(dict.fromkeys(pooling))
         if not self.pooling or set(self.pooling) - set(POOLINGS):
             raise ElmoError(f"model.pooling: choose one or more of {', '.join(POOLINGS)}, got {list(pooling)}")
-        extras = list(getattr(embedder, "extra_dims", []))
+        extras = list(embedder.extra_dims)
         if elmo_output and not extras:
             raise ElmoError("model.elmo_output needs an ELMo embedder with 'outputs: 2' (a second scalar mix)")
         if extras and not elmo_output:
