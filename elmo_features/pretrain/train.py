@@ -32,7 +32,7 @@ from torch import distributed as dist
 
 from elmo_features.errors import ElmoError
 from elmo_features.options import BiLMOptions
-from elmo_features.pretrain.corpus import Batcher, count_corpus, sentence_stream
+from elmo_features.pretrain.corpus import Batch, Batcher, count_corpus, sentence_stream
 from elmo_features.pretrain.export import export, load_official, write_text_atomic
 from elmo_features.pretrain.lm import BidirectionalLM, State
 from elmo_features.pretrain.vocab import Vocabulary
@@ -190,6 +190,27 @@ def evaluate(model: BidirectionalLM, cfg: PretrainConfig, vocab: Vocabulary) -> 
     return {"heldout_ppl_fwd": fwd, "heldout_ppl_bwd": bwd, "heldout_ppl": math.sqrt(fwd * bwd)}
 
 
+def make_optimizer(model: BidirectionalLM, cfg: PretrainConfig) -> torch.optim.Optimizer:
+    """Adagrad (bilm-tf's choice; accumulators start at 1.0) or Adam."""
+    if cfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(model.parameters(), lr=cfg.lr, initial_accumulator_value=1.0)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+
+def train_step(runner, optimizer: torch.optim.Optimizer, batch: Batch, state: State, cfg: PretrainConfig):
+    """One optimiser step on the mean of the two directions' losses; (summed losses f, b, next state)."""
+    device = batch.fwd_targets.device
+    with _autocast(cfg, device):
+        loss_f, loss_b, state = runner(batch, state)
+    loss = 0.5 * (loss_f + loss_b) / max(batch.n_tokens, 1)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
+    optimizer.step()
+    return loss_f.detach(), loss_b.detach(), state
+
+
 def _write_metrics(out: Path, rows: list[dict]) -> None:
     write_text_atomic(out / "metrics.json", json.dumps(rows, indent=1) + "\n")
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -257,11 +278,7 @@ def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
     if cfg.init_from:
         load_official(model, read_weights(cfg.init_from[1], options, f"options {cfg.init_from[0]}"))
     model.to(device).train()
-    params = list(model.parameters())
-    if cfg.optimizer == "adagrad":
-        optimizer = torch.optim.Adagrad(params, lr=cfg.lr, initial_accumulator_value=1.0)
-    else:
-        optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    optimizer = make_optimizer(model, cfg)
     runner = model
     if world > 1:
         runner = torch.nn.parallel.DistributedDataParallel(
@@ -326,14 +343,7 @@ def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
         epoch_start, epoch_steps = time.monotonic(), 0
         while done_in_epoch < steps_per_epoch and step < total:
             batch = next(batches).to(device)
-            with _autocast(cfg, device):
-                loss_f, loss_b, state = runner(batch, state)
-            n = max(batch.n_tokens, 1)
-            loss = 0.5 * (loss_f + loss_b) / n
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
-            optimizer.step()
+            loss_f, loss_b, state = train_step(runner, optimizer, batch, state, cfg)
             step, done_in_epoch, epoch_steps = step + 1, done_in_epoch + 1, epoch_steps + 1
             sums = [sums[0] + loss_f.item(), sums[1] + loss_b.item(), sums[2] + batch.n_tokens]
             if cfg.max_time is not None:
