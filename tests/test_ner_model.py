@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from elmo_features.embedders import StaticEmbedder, TokenBatch, TokenEmbedder
+from tasks.common.layers import CharFeaturesConfig, CharWordFeatures, char_vocabulary
 from tasks.ner.crf import allowed_transitions
-from tasks.ner.model import CharFeaturesConfig, CharWordFeatures, NerTagger, char_vocabulary, label_vocabulary
+from tasks.ner.model import NerTagger, label_vocabulary
 
 SENTENCES = [["John", "Smith", "lives", "in", "New", "York"], ["Mary", "works", "at", "Acme", "Corp", "Inc", "."]]
 TAGS = [

@@ -20,9 +20,10 @@ from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig, load_config
+from tasks.common.layers import CharFeaturesConfig, char_vocabulary
 from tasks.common.task_api import Built, embedder_for_run, prepare_embedder
 from tasks.ner.metric import span_f1
-from tasks.ner.model import PAD_TAG, CharFeaturesConfig, NerTagger, char_vocabulary, label_vocabulary
+from tasks.ner.model import PAD_TAG, NerTagger, label_vocabulary
 from tasks.ner.reader import load_split
 from tasks.ner.tags import bioul_to_iob2
 

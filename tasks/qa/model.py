@@ -25,11 +25,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from elmo_features.embedders import ConcatEmbedder, ElmoEmbedder, TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
-from tasks.ner.model import CharFeaturesConfig, CharWordFeatures
+from tasks.common.layers import BiLstm, CharFeaturesConfig, CharWordFeatures
 
 ElmoPlace = Literal["input", "output", "both"]
 
@@ -71,28 +70,6 @@ class Highway(nn.Module):
             gate = torch.sigmoid(gate)
             x = gate * F.relu(transform) + (1 - gate) * x
         return x
-
-
-class BiLstm(nn.Module):
-    """A batch-first bidirectional LSTM over padded sequences (packed, so padding never leaks in)."""
-
-    def __init__(self, input_dim: int, hidden: int, layers: int = 1, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(
-            input_dim, hidden, num_layers=layers, bidirectional=True, batch_first=True,
-            dropout=dropout if layers > 1 else 0.0,
-        )  # fmt: skip
-        self.output_dim = 2 * hidden
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        lengths = mask.sum(1).cpu()
-        # CPU bf16 autocast: oneDNN's bf16 LSTM fails on some packed batches (equal lengths), so run it in fp32
-        with torch.autocast("cpu", enabled=False):
-            packed = pack_padded_sequence(
-                x.to(self.lstm.weight_ih_l0.dtype), lengths, batch_first=True, enforce_sorted=False
-            )
-            out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=mask.shape[1])
-        return out
 
 
 class TrilinearAttention(nn.Module):

@@ -22,8 +22,8 @@ from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig, load_config
+from tasks.common.layers import CharFeaturesConfig, char_vocabulary
 from tasks.common.task_api import Built, embedder_for_run, prepare_embedder
-from tasks.ner.model import CharFeaturesConfig, char_vocabulary
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json, tokenize

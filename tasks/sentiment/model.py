@@ -22,10 +22,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
+from tasks.common.layers import BiLstm
 
 Head = Literal["bcn", "bilstm_attention"]
 Pooling = Literal["max", "mean", "min", "attention"]
@@ -36,21 +36,6 @@ NEG = -1e7  # stands for -inf under the mask (finite: no NaN from an all-masked 
 def masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last axis, zero where ``mask`` (broadcast to ``logits``) is False."""
     return torch.softmax(logits.masked_fill(~mask, NEG), dim=-1) * mask
-
-
-class BiLSTM(nn.Module):
-    """A bidirectional LSTM over the unpadded steps: (B, T, D) -> (B, T, 2 * hidden), zero at padding."""
-
-    def __init__(self, input_dim: int, hidden: int, layers: int = 1, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(
-            input_dim, hidden, num_layers=layers, bidirectional=True, batch_first=True, dropout=dropout * (layers > 1)
-        )
-        self.output_dim = 2 * hidden
-
-    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
-        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        return pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=inputs.shape[1])[0]
 
 
 class Maxout(nn.Module):
@@ -132,11 +117,11 @@ class SentimentClassifier(nn.Module):
             self.feedforward = nn.Sequential(
                 nn.Linear(embedder.output_dim, feedforward), nn.ReLU(), nn.Dropout(feedforward_dropout)
             )
-            self.encoder = BiLSTM(feedforward, hidden, layers)
-            self.integrator = BiLSTM(3 * self.encoder.output_dim, integrator_hidden)
+            self.encoder = BiLstm(feedforward, hidden, layers)
+            self.integrator = BiLstm(3 * self.encoder.output_dim, integrator_hidden)
             states = self.integrator.output_dim
         elif head == "bilstm_attention":
-            self.encoder = BiLSTM(embedder.output_dim, hidden, layers, dropout)
+            self.encoder = BiLstm(embedder.output_dim, hidden, layers, dropout)
             states = self.encoder.output_dim
         else:
             raise ElmoError(f"model.head: unknown head {head!r} (bcn or bilstm_attention)")
@@ -161,12 +146,12 @@ class SentimentClassifier(nn.Module):
             raise ValueError("every sentence in the batch needs at least one token")
         x = self.dropout(vectors)
         if self.head == "bcn":
-            encoded = self.encoder(self.feedforward(x), lengths)
+            encoded = self.encoder(self.feedforward(x), mask)
             attention = masked_softmax(encoded @ encoded.transpose(1, 2), mask.unsqueeze(1))  # (B, T, T) over keys
             context = attention @ encoded
-            states = self.integrator(torch.cat([encoded, encoded - context, encoded * context], dim=-1), lengths)
+            states = self.integrator(torch.cat([encoded, encoded - context, encoded * context], dim=-1), mask)
         else:
-            states = self.encoder(x, lengths)
+            states = self.encoder(x, mask)
         if self.elmo_output:
             states = torch.cat([states, *(e.to(states.dtype) for e in extras)], dim=-1)
         return states, mask
