@@ -248,6 +248,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
         if last is not None:  # expected on resume: the folders hold the run being continued
             warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists")
         warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the frozen biLM, by design
         warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
         trainer.fit(
             module,
