@@ -266,3 +266,13 @@ def test_one_line_errors(corpus, tmp_path: Path, capsys) -> None:
     shutil.rmtree(out)
     with pytest.raises(ElmoError):
         Vocabulary.load(empty)
+
+
+def test_max_time_stops_with_a_checkpoint_and_an_export(corpus, tmp_path: Path) -> None:
+    train, _ = corpus
+    out = tmp_path / "run"
+    assert main(["pretrain", str(train), "-o", str(out), *FAST, "--max-time", "0"]) == 0
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["step"] == 1
+    rows = json.loads((out / "metrics.json").read_text())
+    assert rows[-1]["step"] == 1 and rows[-1]["epoch_fraction"] < 1
+    BiLM.from_files(out / "options.json", out / "weights.hdf5")

@@ -203,7 +203,7 @@ class Batcher:
                 index[row, : len(inputs)] = [distinct.setdefault(t, len(distinct)) for t in inputs]
                 targets[row, : len(inputs)] = [self.vocab.id(t) for t in window[1:]]
             n_tokens += max(len(windows_f[row]) - 1, 0)
-        if len(self._chars) > 500_000:
+        if len(self._chars) > 200_000:
             self._chars.clear()
         encoded = []
         for token in distinct:

@@ -183,7 +183,7 @@ def evaluate(model: BidirectionalLM, cfg: PretrainConfig, vocab: Vocabulary) -> 
     sums = [0.0, 0.0, 0.0]
     with _autocast(cfg, device):
         for batch in Batcher(stream, vocab, cfg.batch_size, cfg.unroll):
-            loss_f, loss_b, state = model(batch, state)
+            loss_f, loss_b, state = model(batch.to(device), state)
             sums = [sums[0] + float(loss_f), sums[1] + float(loss_b), sums[2] + batch.n_tokens]
     model.train(was_training)
     fwd, bwd = _ppl(sums[0], sums[2]), _ppl(sums[1], sums[2])
@@ -359,6 +359,9 @@ def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
                     tok_s=f"{epoch_steps * tokens_per_step / elapsed:.0f}",
                     refresh=False,
                 )
+                if cfg.max_time is not None and epoch_steps >= 3:  # the ETA of a time-limited run
+                    left = 60 * cfg.max_time - (time.monotonic() - start_time)
+                    bar.total = min(total, step + max(0, int(left * epoch_steps / elapsed)))
                 bar.update(1)
             end_of_epoch = done_in_epoch == steps_per_epoch
             if step % cfg.checkpoint_every == 0 or end_of_epoch or step == total or stop:
