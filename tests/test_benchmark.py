@@ -74,6 +74,7 @@ def test_benchmark_runs_reuses_and_reports(tmp_path, capsys):
     capsys.readouterr()
     assert main(["benchmark", str(suite), "-o", str(out), "--dry-run"]) == 0
     assert "0 runs missing" in capsys.readouterr().err
+    assert main(["benchmark", str(suite), "-o", str(out), "--report-only"]) == 0
 
 
 def test_unfinished_run_without_checkpoint_is_restarted(tmp_path, capsys):
@@ -91,6 +92,8 @@ def test_suite_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "baseline 'glove' is not one of the runs (small, wide)" in err
     assert main(["benchmark", str(_suite(tmp_path)), "-o", str(tmp_path / "o"), "--only", "sst"]) == 2
     assert "no task 'sst' in suite 'unit' (tasks: tiny)" in capsys.readouterr().err
+    assert main(["benchmark", str(_suite(tmp_path)), "-o", str(tmp_path / "o"), "--run", "elmo"]) == 2
+    assert "no run 'elmo' in suite 'unit' (runs: small, wide)" in capsys.readouterr().err
 
 
 def test_error_reduction_is_relative_to_the_baseline_error():

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,11 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
     return info
 
 
-def run_suite(suite: Suite, out: Path, only: str | None = None, dry_run: bool = False) -> list[Job]:
+def run_suite(
+    suite: Suite, out: Path, only: str | None = None, runs: Sequence[str] = (), dry_run: bool = False
+) -> list[Job]:
     """Train every missing job of ``suite`` into ``out``; the jobs that were (or would be) run."""
-    todo = [job for job in jobs(suite, only) if not is_done(job, out)]
+    todo = [job for job in jobs(suite, only, runs) if not is_done(job, out)]
     for k, job in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
         if not dry_run:

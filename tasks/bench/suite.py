@@ -21,7 +21,7 @@ Run folders are ``OUT/runs/<task>/<run>/seed<k>``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +94,17 @@ def load_suite(path: str | Path) -> Suite:
         raise ElmoError(f"{path}: {key}: {first['msg']}".replace("\n", " ")) from None
 
 
-def jobs(suite: Suite, only: str | None = None) -> Iterator[Job]:
-    """Every (task, run, seed) of ``suite`` (of task ``only``), seeds innermost."""
+def jobs(suite: Suite, only: str | None = None, runs: Sequence[str] = ()) -> Iterator[Job]:
+    """Every (task, run, seed) of ``suite`` (of task ``only``, of the named ``runs``), seeds innermost."""
     names = [t.name for t in suite.tasks]
     if only is not None and only not in names:
         raise ElmoError(f"no task {only!r} in suite {suite.name!r} (tasks: {', '.join(names)})")
+    known = {r for t in suite.tasks for r in t.runs}
+    if unknown := [r for r in runs if r not in known]:
+        raise ElmoError(f"no run {unknown[0]!r} in suite {suite.name!r} (runs: {', '.join(sorted(known))})")
     for task in suite.tasks:
         if only is None or task.name == only:
             for run in task.runs:
-                for seed in task.seeds:
-                    yield Job(task, run, seed)
+                if not runs or run in runs:
+                    for seed in task.seeds:
+                        yield Job(task, run, seed)

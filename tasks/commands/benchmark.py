@@ -18,6 +18,7 @@ def add_parser(commands) -> None:
     parser.add_argument("suite", metavar="SUITE", help="suite YAML (e.g. benchmarks/suites/cpu.yaml)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR")
     parser.add_argument("--only", metavar="TASK", help="only this task of the suite")
+    parser.add_argument("--run", dest="runs", action="append", default=[], metavar="RUN", help="only this run (repeat)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs that are missing, train nothing")
     parser.add_argument("--report-only", action="store_true", help="write the tables from the finished runs")
     parser.set_defaults(func=_benchmark)
@@ -31,7 +32,7 @@ def _benchmark(args: argparse.Namespace) -> None:
     suite = load_suite(args.suite)
     out = Path(args.output)
     if not args.report_only:
-        todo = run_suite(suite, out, args.only, dry_run=args.dry_run)
+        todo = run_suite(suite, out, args.only, args.runs, dry_run=args.dry_run)
         if args.dry_run:
             print(f"{len(todo)} runs missing", file=sys.stderr)
             return
