@@ -132,7 +132,7 @@ def prepare(cfg: PretrainConfig) -> tuple[BiLMOptions, Vocabulary, int, dict]:
     out = Path(cfg.out_dir)
     if cfg.resume:
         _check_resume(out, record)
-    elif (out / CHECKPOINT).exists() or (out / "run.json").exists():
+    elif (out / CHECKPOINT).exists():  # a run killed before its first checkpoint just starts over
         raise ElmoError(f"{out} already holds a pretraining run (use --resume to continue it, or a new -o)")
     return options, vocab, stats.tokens, record
 
