@@ -76,11 +76,12 @@ class BidirectionalLM(nn.Module):
         bias = self.bias[layer].clone()
         bias[..., cells : 2 * cells] += FORGET_BIAS
         gates_in = torch.baddbmm(bias, inputs.reshape(2, steps * rows, p), self.w_input[layer])
-        gates_in = gates_in.view(2, steps, rows, 4 * cells)
+        # unbind, not gates_in[:, t]: each slice's backward would write a zero tensor of the full size
+        per_step = gates_in.view(2, steps, rows, 4 * cells).unbind(1)
         w_state, w_proj = self.w_state[layer].transpose(1, 2), self.w_proj[layer].transpose(1, 2)
         outputs = []
         for t in range(steps):
-            gates = torch.baddbmm(gates_in[:, t], h, w_state)
+            gates = torch.baddbmm(per_step[t], h, w_state)
             i, f, o = torch.sigmoid(gates[..., : 3 * cells]).chunk(3, dim=-1)
             c = f * c + i * torch.tanh(gates[..., 3 * cells :])
             if cell_clip:

@@ -59,15 +59,20 @@ class Softmax(nn.Module):
             return [self.full_loss(h, t) for h, t in zip(hiddens, targets, strict=True)]
         candidates = torch.unique(sample_log_uniform(self.num_sampled, self.vocab_size))
         candidates = candidates.to(self.weight.device)
-        log_q_sampled = torch.log(expected_count(candidates, self.vocab_size, self.num_sampled))
-        w_sampled, b_sampled = self.weight[candidates], self.bias[candidates]
-        losses = []
-        for hidden, target in zip(hiddens, targets, strict=True):
-            keep = target != IGNORE
-            hidden, target = hidden[keep], target[keep]
-            log_q_true = torch.log(expected_count(target, self.vocab_size, self.num_sampled))
-            true_logits = (hidden * self.weight[target]).sum(-1) + self.bias[target] - log_q_true
-            sampled_logits = F.linear(hidden, w_sampled, b_sampled) - log_q_sampled
+        keeps = [t != IGNORE for t in targets]
+        targets = [t[k] for t, k in zip(targets, keeps, strict=True)]
+        # one gather for every row needed: the backward of each gather writes a (V, D) gradient
+        ids = torch.cat([*targets, candidates])
+        weight, bias = self.weight[ids], self.bias[ids]
+        log_q = torch.log(expected_count(ids, self.vocab_size, self.num_sampled))
+        n_candidates = len(candidates)
+        w_sampled, b_sampled = weight[-n_candidates:], bias[-n_candidates:] - log_q[-n_candidates:]
+        losses, start = [], 0
+        for hidden, keep, target in zip(hiddens, keeps, targets, strict=True):
+            hidden, rows = hidden[keep], slice(start, start + len(target))
+            start += len(target)
+            true_logits = (hidden * weight[rows]).sum(-1) + bias[rows] - log_q[rows]
+            sampled_logits = F.linear(hidden, w_sampled, b_sampled)
             hits = candidates.unsqueeze(0) == target.unsqueeze(1)  # accidental hits
             sampled_logits = sampled_logits.float().masked_fill(hits, torch.finfo(torch.float32).min)
             logits = torch.cat([true_logits.float().unsqueeze(1), sampled_logits], dim=1)
