@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -275,4 +276,19 @@ def test_max_time_stops_with_a_checkpoint_and_an_export(corpus, tmp_path: Path) 
     assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["step"] == 1
     rows = json.loads((out / "metrics.json").read_text())
     assert rows[-1]["step"] == 1 and rows[-1]["epoch_fraction"] < 1
+    BiLM.from_files(out / "options.json", out / "weights.hdf5")
+
+
+def test_bf16_on_raw_text(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text("Hello, world! It's a test.\nThe dog (a big one) barked.\n" * 20)
+    out = tmp_path / "run"
+    assert (
+        main(["pretrain", str(raw), "-o", str(out), *FAST, "--tokenize", "--precision", "bf16", "--max-steps", "2"])
+        == 0
+    )
+    words = (out / "vocab.txt").read_text().split()
+    assert {",", "!", "It's", "(", "test"} <= set(words)
+    rows = json.loads((out / "metrics.json").read_text())
+    assert math.isfinite(rows[-1]["train_ppl"])
     BiLM.from_files(out / "options.json", out / "weights.hdf5")
