@@ -6,6 +6,7 @@ warm-up steps. Tokens are positions per direction (batch x unroll), as bilm-tf c
 
     OMP_NUM_THREADS=1 python benchmarks/pretrain_throughput.py            # mini + small, fp32 + bf16
     python benchmarks/pretrain_throughput.py --sizes mini --precisions 32 --steps 50
+    OMP_NUM_THREADS=1 python benchmarks/pretrain_throughput.py --steps 20 --bf16-steps 3 --warmup 1   # committed
 
 Writes benchmarks/results/pretrain_throughput.{json,md}.
 """
@@ -78,19 +79,24 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["mini", "small"])
     parser.add_argument("--precisions", nargs="+", default=["32", "bf16"])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--bf16-steps", type=int, help="timed steps for bf16 (default: --steps; slow on CPUs without bf16)"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--unroll", type=int, default=20)
     parser.add_argument("--vocab-size", type=int, default=20_000)
     parser.add_argument("--n-samples", type=int, default=8192)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--note", default="", help="a line for the report (e.g. what else shared the CPU)")
     parser.add_argument("--output", default=str(RESULTS / "pretrain_throughput"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for size in args.sizes:
         for precision in args.precisions:
-            row = measure(size, precision, args.steps, args.warmup, args)
+            steps = args.bf16_steps if precision == "bf16" and args.bf16_steps else args.steps
+            row = measure(size, precision, steps, args.warmup, args)
             print(json.dumps(row), flush=True)
             rows.append(row)
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -104,6 +110,7 @@ def main() -> None:
         "machine": f"{cpu}, {torch.get_num_threads()} thread(s) of {os.cpu_count()} cores",
         "torch": torch.__version__,
         "git_revision": revision,
+        "note": args.note,
         "settings": {k: getattr(args, k) for k in ("batch_size", "unroll", "vocab_size", "n_samples", "warmup")},
         "results": rows,
     }
@@ -116,7 +123,8 @@ def main() -> None:
         f"Command: `{report['command']}`  ",
         f"Machine: {report['machine']}; torch {report['torch']}; git {revision}  ",
         f"Batch {args.batch_size} x unroll {args.unroll}, vocabulary {args.vocab_size}, "
-        f"{args.n_samples} sampled-softmax draws, Adagrad; {args.warmup} warm-up steps not timed.",
+        f"{args.n_samples} sampled-softmax draws, Adagrad; {args.warmup} warm-up step(s) not timed; "
+        "timed steps per row in the table.",
         "",
         "| size | precision | parameters | steps | s/step | tokens/s |",
         "|---|---|---:|---:|---:|---:|",
@@ -126,6 +134,8 @@ def main() -> None:
             f"| {r['size']} | {r['precision']} | {r['parameters']:,} | {r['steps']} | {r['s_per_step']} | "
             f"{r['tokens_per_s']:,.0f} |"
         )
+    if args.note:
+        lines += ["", args.note]
     lines += ["", "bf16 here is autocast on a CPU without bf16 instructions: expect it to be slower than fp32."]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
