@@ -31,7 +31,7 @@ def _embed(args: argparse.Namespace) -> None:
 def _quickstart(args: argparse.Namespace) -> None:
     from tasks.quickstart import run
 
-    run(Path(args.output_dir))
+    run(Path(args.output_dir), seed=args.seed, lm_minutes=args.lm_minutes, source=args.data)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     quick = commands.add_parser("quickstart", help="the main job on an embedded default (no data, no network)")
     quick.add_argument("-o", "--output-dir", default="runs/quickstart")
+    quick.add_argument("--seed", type=int, default=0)
+    quick.add_argument(
+        "--data",
+        choices=("auto", "generated", "real"),
+        default="auto",
+        help="auto: subsets of CoNLL-2003 and SST when DATA_DIR has them, else generated data",
+    )
+    quick.add_argument("--lm-minutes", type=float, default=2.0, help="time for training the biLM (default 2)")
     quick.set_defaults(func=_quickstart)
     return parser
 

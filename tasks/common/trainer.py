@@ -188,8 +188,9 @@ def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) 
     return None
 
 
-def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
-    """Train ``config`` into ``run_dir`` (or continue it from its last checkpoint); the metrics dict."""
+def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train ``config`` into ``run_dir`` (or continue it from its last checkpoint); the metrics dict.
+    ``quiet``: no progress bar and no Lightning banners (for callers that print their own lines)."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -222,6 +223,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
     callbacks: list = [checkpoint]
     if has_dev:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience))
+    if quiet:
+        import logging
+
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     devices = config.trainer.devices
     trainer = L.Trainer(
         max_epochs=config.trainer.epochs,
@@ -236,7 +242,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str,
         log_every_n_steps=1,
         num_sanity_val_steps=0,
         enable_model_summary=False,
-        enable_progress_bar=True,
+        enable_progress_bar=not quiet,
         limit_val_batches=None if has_dev else 0,
     )
     resumed_from, history = None, []
