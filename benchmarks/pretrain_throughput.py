@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -106,7 +107,7 @@ def main() -> None:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
         cpu = names[0] if names else cpu
     report = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{cpu}, {torch.get_num_threads()} thread(s) of {os.cpu_count()} cores",
         "torch": torch.__version__,
         "git_revision": revision,
