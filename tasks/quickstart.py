@@ -50,12 +50,19 @@ HEADS: dict[str, dict[str, Any]] = {
         "trainer": {"epochs": 6, "batch_size": 32, "lr": 0.005, "patience": 2},
     },
     "sentiment": {
-        "model": {"head": "bilstm_attention", "hidden": 64, "dropout": 0.3},
-        "trainer": {"epochs": 8, "batch_size": 32, "lr": 0.003, "patience": 3},
+        "model": {
+            "head": "bilstm_attention",
+            "hidden": 64,
+            "dropout": 0.3,
+            "classifier": "mlp",
+            "classifier_hidden": [64],
+            "classifier_dropout": [0.2],
+        },
+        "trainer": {"epochs": 10, "batch_size": 32, "lr": 0.005, "patience": 3},
     },
     "qa": {
-        "model": {"hidden": 32, "dropout": 0.2, "char_filters": 16},
-        "trainer": {"epochs": 6, "batch_size": 16, "lr": 0.003, "patience": 2},
+        "model": {"hidden": 32, "dropout": 0.1, "char_filters": 16},
+        "trainer": {"epochs": 15, "batch_size": 16, "lr": 0.01, "patience": 4},
     },
 }
 METRIC = {"ner": ("f1", "test span F1"), "sentiment": ("accuracy", "test accuracy"), "qa": ("f1", "dev F1")}
@@ -173,7 +180,7 @@ def train_embeddings(data: QuickData, folder: Path, lm_minutes: float, seed: int
     result = pretrain(config)
     ppl = result.get("train_ppl") or result.get("train_perplexity")
     say(f"  biLM in {time.perf_counter() - started:.0f}s" + (f" (train perplexity {ppl:.1f})" if ppl else ""))
-    static = {"trainable": False}
+    static = {"trainable": True}  # fine-tuned: frozen GloVe cannot tell "good" from "bad" in shared contexts
     elmo = {
         "type": "elmo",
         "options": str(folder / "bilm" / "options.json"),

@@ -11,7 +11,6 @@ import torch
 import yaml
 
 import tasks.cli as cli
-from tasks.commands import qa as qa_command
 from tasks.common.config import load_config
 from tasks.qa import task as qa_task
 
@@ -73,22 +72,6 @@ def make_config(tmp_path: Path, epochs: int = 2, **data) -> str:
     path = tmp_path / "tiny_qa.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return str(path)
-
-
-_BUILD_PARSER = cli.build_parser
-
-
-def _parser():
-    parser = _BUILD_PARSER()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    if "answer" not in subparsers.choices:  # until cli.py registers it
-        qa_command.add_parser(subparsers)
-    return parser
-
-
-@pytest.fixture(autouse=True)
-def _cli(monkeypatch):
-    monkeypatch.setattr(cli, "build_parser", _parser)
 
 
 def run(*argv) -> int:

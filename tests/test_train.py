@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 import tasks.cli as cli
-from tasks.commands import train as train_command
 from tasks.ner.tags import is_valid
 
 pytest.importorskip("lightning")
@@ -57,22 +56,6 @@ def _config(tmp_path: Path, epochs: int = 2, test=TEST, dev=DEV, **trainer) -> s
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return str(path)
-
-
-_BUILD_PARSER = cli.build_parser
-
-
-def _parser():
-    parser = _BUILD_PARSER()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    if "train" not in subparsers.choices:  # until cli.py registers it
-        train_command.add_parser(subparsers)
-    return parser
-
-
-@pytest.fixture(autouse=True)
-def _cli(monkeypatch):
-    monkeypatch.setattr(cli, "build_parser", _parser)
 
 
 def run(*argv: str) -> int:
@@ -182,12 +165,7 @@ def test_busy_run_dir_message(tmp_path, capsys):
 def test_resume_after_kill(tmp_path):
     run_dir = tmp_path / "run"
     config = _config(tmp_path, epochs=40)
-    code = (
-        "import sys, tasks.cli as cli; from tasks.commands import train as t\n"
-        "p = cli.build_parser(); s = next(a for a in p._actions if a.dest == 'command')\n"
-        "'train' in s.choices or t.add_parser(s); cli.build_parser = lambda: p\n"
-        "sys.exit(cli.main(sys.argv[1:]))\n"
-    )
+    code = "import sys, tasks.cli as cli; sys.exit(cli.main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     argv = [sys.executable, "-c", code, "train", config, "-o", str(run_dir), "--set", "trainer.patience=100"]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -237,3 +215,17 @@ def test_ddp_two_cpu_processes(tmp_path):
     with (run_dir / "logs" / "metrics.csv").open() as handle:
         logged = {int(r["epoch"]): float(r["val_f1"]) for r in csv.DictReader(handle) if r.get("val_f1")}
     assert logged[metrics["best_epoch"] - 1] == pytest.approx(metrics["dev"]["f1"])
+
+
+def test_run_folder_from_an_incompatible_version_is_one_line(tmp_path, capsys):
+    import torch
+
+    run_dir = tmp_path / "run"
+    assert run("train", _config(tmp_path, epochs=1), "-o", run_dir) == 0
+    state = torch.load(run_dir / "model.pt", weights_only=True)
+    state["projection.weight"] = state["projection.weight"][:, :3]  # as if the head had changed shape
+    torch.save(state, run_dir / "model.pt")
+    capsys.readouterr()
+    assert run("evaluate", run_dir) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "comes from an incompatible version" in err

@@ -16,8 +16,10 @@ task's ``data`` and ``model`` sections) and ``task.py``, which defines:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from elmo_features.embedders import ConcatEmbedder, ElmoEmbedder, StaticEmbedder, TokenEmbedder, build_embedder
+from elmo_features.errors import ElmoError
 
 STATIC_TYPES = ("glove", "word2vec", "fasttext", "random")
 PAD, UNKNOWN = "@@PADDING@@", "@@UNKNOWN@@"
@@ -78,3 +81,47 @@ def embedder_for_run(block: dict[str, Any], words: Sequence[str], state: dict[st
             parts.append(embedder_for_run(part, words, own))
         return ConcatEmbedder(parts)
     return build_embedder(block, words)
+
+
+def score_batches(model: nn.Module, batches: Iterable, gold_and_predicted: Callable, score: Callable) -> dict:
+    """``score`` of everything ``gold_and_predicted`` gives over ``batches``, with ``model`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        gold, predicted = [], []
+        for batch in batches:
+            g, p = gold_and_predicted(model, batch)
+            gold.extend(g)
+            predicted.extend(p)
+    finally:
+        model.train(was_training)
+    return score(gold, predicted)
+
+
+def read_run(run_dir: str | Path, task: str) -> tuple[Any, dict, dict[str, torch.Tensor]]:
+    """The config, vocabulary and best weights of a finished ``task`` run (weights read safely)."""
+    from tasks.common.config import load_config
+    from tasks.common.trainer import MODEL_FILE, load_state_dict
+
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "vocab.json", MODEL_FILE):
+        if not (run_dir / name).is_file():
+            raise ElmoError(f"{run_dir} is not a finished run folder (no {name})")
+    config = load_config(str(run_dir / "config.yaml"))
+    if config.task.name != task:
+        raise ElmoError(f"{run_dir} is a {config.task.name!r} run, not a {task!r} run")
+    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    return config, vocab, load_state_dict(run_dir / MODEL_FILE)
+
+
+def restore(model: nn.Module, state: dict[str, torch.Tensor], run_dir: str | Path) -> nn.Module:
+    """``model`` with the run's weights, in eval mode; weights that do not fit are a one-line error."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise ElmoError(
+            f"{run_dir}: the weights do not fit this version's model ({first[:160]}); "
+            "the run folder comes from an incompatible version: train it again"
+        ) from None
+    return model.eval()

@@ -8,7 +8,6 @@ are length-bucketed (sentences of similar length together) and shuffled per epoc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from torch.utils.data import DataLoader
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
-from tasks.common.config import TrainConfig, load_config
+from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder
+from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
 from tasks.ner.metric import span_f1
 from tasks.ner.model import PAD_TAG, NerTagger, label_vocabulary
 from tasks.ner.reader import load_split
@@ -154,37 +153,15 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
 
 def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
     """Span F1 (with per type) of ``model`` on ``split``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        gold, predicted = [], []
-        for batch in loader(split, model, config.trainer.batch_size, False):
-            g, p = gold_and_predicted(model, batch)
-            gold.extend(g)
-            predicted.extend(p)
-    finally:
-        model.train(was_training)
-    return score(gold, predicted)
+    return score_batches(model, loader(split, model, config.trainer.batch_size, False), gold_and_predicted, score)
 
 
 # ---------------------------------------------------------------------------- runs
 def load_run(run_dir: str | Path) -> tuple[NerTagger, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabularies and its config."""
-    from tasks.common.trainer import MODEL_FILE, load_state_dict
-
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "vocab.json", MODEL_FILE):
-        if not (run_dir / name).is_file():
-            raise ElmoError(f"{run_dir} is not a finished run folder (no {name})")
-    config = load_config(str(run_dir / "config.yaml"))
-    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
-    state = load_state_dict(run_dir / MODEL_FILE)
-    model = make_model(
-        config, embedder_for_run(config.embedder, vocab["words"], state), vocab["labels"], vocab["chars"]
-    )
-    model.load_state_dict(state)
-    model.eval()
-    return model, vocab, config
+    config, vocab, state = read_run(run_dir, "ner")
+    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    return restore(make_model(config, embedder, vocab["labels"], vocab["chars"]), state, run_dir), vocab, config
 
 
 def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:

@@ -9,7 +9,6 @@ text. Scores are the official exact match and F1 (0-100); early stopping follows
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ from torch.utils.data import DataLoader
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
-from tasks.common.config import TrainConfig, load_config
+from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder
+from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json, tokenize
@@ -169,37 +168,15 @@ def score(gold: list[list[str]], predicted: list[str]) -> dict:
 
 def evaluate(model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
     """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        gold, predicted = [], []
-        for batch in loader(split.examples, config.trainer.batch_size, False):
-            g, p = gold_and_predicted(model, batch)
-            gold.extend(g)
-            predicted.extend(p)
-    finally:
-        model.train(was_training)
-    return score(gold, predicted)
+    return score_batches(model, loader(split.examples, config.trainer.batch_size, False), gold_and_predicted, score)
 
 
 # ---------------------------------------------------------------------------- runs
 def load_run(run_dir: str | Path) -> tuple[Bidaf, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabulary and its config."""
-    from tasks.common.trainer import MODEL_FILE, load_state_dict
-
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "vocab.json", MODEL_FILE):
-        if not (run_dir / name).is_file():
-            raise ElmoError(f"{run_dir} is not a finished run folder (no {name})")
-    config = load_config(str(run_dir / "config.yaml"))
-    if config.task.name != "qa":
-        raise ElmoError(f"{run_dir} is a {config.task.name!r} run, not a QA run")
-    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
-    state = load_state_dict(run_dir / MODEL_FILE)
-    model = make_model(config, embedder_for_run(config.embedder, vocab["words"], state), vocab["chars"])
-    model.load_state_dict(state)
-    model.eval()
-    return model, vocab, config
+    config, vocab, state = read_run(run_dir, "qa")
+    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    return restore(make_model(config, embedder, vocab["chars"]), state, run_dir), vocab, config
 
 
 def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -> dict[str, str]:

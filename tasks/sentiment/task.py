@@ -8,7 +8,6 @@ Scores are accuracy (early stopping), macro-F1 and the confusion matrix; ``write
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
 from tasks.common.batching import BucketBatchSampler
-from tasks.common.config import TrainConfig, load_config
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder
+from tasks.common.config import TrainConfig
+from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
 from tasks.sentiment.metric import classification_scores, save_confusion_png
 from tasks.sentiment.model import SentimentClassifier
 from tasks.sentiment.reader import load_split
@@ -149,17 +148,8 @@ def score(gold: list[str], predicted: list[str], labels: Sequence[str] | None = 
 
 def evaluate(model: SentimentClassifier, split: Split, config: TrainConfig) -> dict:
     """Scores of ``model`` on ``split`` (every example, on this process), in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        gold, predicted = [], []
-        for batch in loader(split, config.trainer.batch_size, False):
-            g, p = gold_and_predicted(model, batch)
-            gold.extend(g)
-            predicted.extend(p)
-    finally:
-        model.train(was_training)
-    return score(gold, predicted, model.labels)
+    batches = loader(split, config.trainer.batch_size, False)
+    return score_batches(model, batches, gold_and_predicted, lambda g, p: score(g, p, model.labels))
 
 
 def write_report(run_dir: str | Path, metrics: dict) -> None:
@@ -174,19 +164,9 @@ def write_report(run_dir: str | Path, metrics: dict) -> None:
 # ---------------------------------------------------------------------------- runs
 def load_run(run_dir: str | Path) -> tuple[SentimentClassifier, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabulary and its config."""
-    from tasks.common.trainer import MODEL_FILE, load_state_dict
-
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "vocab.json", MODEL_FILE):
-        if not (run_dir / name).is_file():
-            raise ElmoError(f"{run_dir} is not a finished run folder (no {name})")
-    config = load_config(str(run_dir / "config.yaml"))
-    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
-    state = load_state_dict(run_dir / MODEL_FILE)
-    model = make_model(config, embedder_for_run(config.embedder, vocab["words"], state), vocab["labels"])
-    model.load_state_dict(state)
-    model.eval()
-    return model, vocab, config
+    config, vocab, state = read_run(run_dir, "sentiment")
+    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    return restore(make_model(config, embedder, vocab["labels"]), state, run_dir), vocab, config
 
 
 def read_texts(path: str | Path) -> list[str]:
