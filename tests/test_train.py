@@ -229,3 +229,13 @@ def test_run_folder_from_an_incompatible_version_is_one_line(tmp_path, capsys):
     assert run("evaluate", run_dir) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "comes from an incompatible version" in err
+
+
+def test_last_checkpoint_follows_every_epoch_not_only_improvements(tmp_path):
+    import torch
+
+    run_dir = tmp_path / "run"
+    assert run("train", _config(tmp_path, epochs=3, lr=1e-12, patience=10), "-o", run_dir) == 0  # dev F1 never moves
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert metrics["best_epoch"] == 1 and last["epoch"] == 2  # --resume after a kill loses at most one epoch

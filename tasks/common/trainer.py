@@ -210,19 +210,13 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
 
     has_dev = built.validation is not None
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / CHECKPOINTS,
-        filename="best",
-        monitor=monitor if has_dev else None,
-        mode="max",
-        save_top_k=1,
-        save_last=True,
-        enable_version_counter=False,
-        auto_insert_metric_name=False,
-    )
-    callbacks: list = [checkpoint]
+    folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
+    # last.ckpt after every epoch (what --resume continues from); best.ckpt when the dev score improves
+    callbacks: list = [ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **folder)]
+    checkpoint = None
     if has_dev:
-        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience))
+        checkpoint = ModelCheckpoint(filename="best", monitor=monitor, mode="max", save_top_k=1, **folder)
+        callbacks += [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)]
     if quiet:
         import logging
 
@@ -271,7 +265,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
 
     best = (
         Path(checkpoint.best_model_path)
-        if has_dev and checkpoint.best_model_path
+        if checkpoint is not None and checkpoint.best_model_path
         else run_dir / CHECKPOINTS / "last.ckpt"
     )
     best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
