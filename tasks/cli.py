@@ -31,7 +31,7 @@ def _embed(args: argparse.Namespace) -> None:
 def _quickstart(args: argparse.Namespace) -> None:
     from tasks.quickstart import run
 
-    run(Path(args.output_dir), seed=args.seed, lm_minutes=args.lm_minutes, source=args.data)
+    run(Path(args.output_dir), seed=args.seed, lm_steps=args.lm_steps, source=args.data)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="generated (default): the project's own data, where only context decides; real: subsets of CoNLL-2003 "
         "and SST from DATA_DIR (slower: GloVe on 367k real tokens); auto: real when DATA_DIR has them",
     )
-    quick.add_argument("--lm-minutes", type=float, default=2.0, help="time for training the biLM (default 2)")
+    quick.add_argument("--lm-steps", type=int, default=1000, help="biLM training steps of 640 tokens (default 1000)")
     quick.set_defaults(func=_quickstart)
     return parser
 

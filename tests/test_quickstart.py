@@ -26,7 +26,7 @@ def toy(monkeypatch):
 
 def test_quickstart_prints_the_comparison_on_generated_data(toy, tmp_path, capsys):
     out = tmp_path / "qs"
-    assert main(["quickstart", "-o", str(out), "--data", "generated", "--lm-minutes", "0.02"]) == 0
+    assert main(["quickstart", "-o", str(out), "--data", "generated", "--lm-steps", "5"]) == 0
     printed = capsys.readouterr().out
     assert "data: generated" in printed and "| task | score | glove | word2vec | elmo | ELMo - GloVe |" in printed
     rows = json.loads((out / "results.json").read_text())
