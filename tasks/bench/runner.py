@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -37,7 +38,8 @@ def machine() -> dict[str, Any]:
 
     return {
         "cpu": platform.processor() or platform.machine(),
-        "cores": torch.get_num_threads(),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
