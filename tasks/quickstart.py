@@ -59,7 +59,7 @@ HEADS: dict[str, dict[str, Any]] = {
             "classifier_hidden": [64],
             "classifier_dropout": [0.2],
         },
-        "trainer": {"epochs": 12, "batch_size": 32, "lr": 0.005, "patience": 6},  # it may sit at chance a few epochs
+        "trainer": {"epochs": 12, "batch_size": 32, "lr": 0.002, "patience": 6},  # lr 0.005 can stall at chance
     },
     "qa": {
         "model": {"hidden": 32, "dropout": 0.1, "char_filters": 16},
