@@ -63,7 +63,7 @@ HEADS: dict[str, dict[str, Any]] = {
     },
     "qa": {
         "model": {"hidden": 32, "dropout": 0.1, "char_filters": 16},
-        "trainer": {"epochs": 15, "batch_size": 16, "lr": 0.01, "patience": 4},
+        "trainer": {"epochs": 15, "batch_size": 16, "lr": 0.003, "patience": 4},
     },
 }
 METRIC = {"ner": ("f1", "test span F1"), "sentiment": ("accuracy", "test accuracy"), "qa": ("f1", "dev F1")}
