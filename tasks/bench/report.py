@@ -102,8 +102,9 @@ def markdown(table: list[dict[str, Any]], task: TaskSpec) -> str:
     for r in table:
         red = f"{r['error_reduction_pct']}%" if r["error_reduction_pct"] != "" else ""
         inc = f"{r['increase']:+.2f}" if r["increase"] != "" else ""
+        spread = f"{r['mean']:.2f} ± {r['sd']:.2f}" if r["seeds"] > 1 else f"{r['mean']:.2f} (one seed: no sd)"
         lines.append(
-            f"| {r['run']} | {r['mean']:.2f} ± {r['sd']:.2f} | {r['seeds']} | {r['per_seed']} | {inc} | {red} | "
+            f"| {r['run']} | {spread} | {r['seeds']} | {r['per_seed']} | {inc} | {red} | "
             f"{r['paper']} | {r['wall_min_per_run']} |"
         )
     return "\n".join(lines) + "\n"
