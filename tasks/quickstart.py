@@ -228,42 +228,28 @@ def ambiguous_score(task: str, run_dir: Path, data: QuickData) -> float | None:
     if task == "ner":
         split = module.read_split(config, "test")
         predicted = module.predict(model, split.tokens)
-        gold = [[t for t in tags] for tags in split.tags]  # BIOUL inside; compare entity types only
+        gold = split.tags  # BIOUL inside; compare entity types only
         hits = [
             _type(predicted[s][k]) == _type(gold[s][k]) for s, k in data.ambiguous["ner"]["test"] if k < len(gold[s])
         ]
     elif task == "sentiment":
-        records = module.predict_file(model, vocab, config, _texts_file(data.files["sentiment/test"], run_dir))
-        labels = [int(line.split("\t", 1)[0]) for line in data.files["sentiment/test"].read_text().splitlines()]
-        names = list(records[0]["probabilities"]) if records else []
-        hits = [names.index(records[i]["label"]) == labels[i] for i in data.ambiguous["sentiment"]["test"]]
+        rows = [line.split("\t", 1) for line in data.files["sentiment/test"].read_text(encoding="utf-8").splitlines()]
+        texts = run_dir / "test_texts.txt"
+        texts.write_text("".join(text + "\n" for _, text in rows), encoding="utf-8")
+        records = module.predict_file(model, vocab, config, str(texts))
+        labels = vocab["labels"]  # names in label-id order
+        hits = [records[i]["label"] == labels[int(rows[i][0])] for i in data.ambiguous["sentiment"]["test"]]
     else:
-        from tasks.qa.metric import best_over_gold, exact_match
+        from tasks.qa.metric import best_over_gold, exact_match, gold_answers
 
         answers = module.predict_file(model, vocab, config, str(data.files["qa/dev"]))
-        gold = _qa_answers(data.files["qa/dev"])
+        gold = gold_answers(json.loads(data.files["qa/dev"].read_text(encoding="utf-8")))
         hits = [best_over_gold(exact_match, answers[q], gold[q]) for q in data.ambiguous["qa"]["dev"] if q in answers]
     return 100.0 * sum(hits) / len(hits) if hits else None
 
 
 def _type(tag: str) -> str:
     return tag.partition("-")[2] or "O"
-
-
-def _texts_file(tsv: Path, folder: Path) -> str:
-    path = folder / "test_texts.txt"
-    path.write_text("".join(line.split("\t", 1)[1] + "\n" for line in tsv.read_text().splitlines()), encoding="utf-8")
-    return str(path)
-
-
-def _qa_answers(path: Path) -> dict[str, list[str]]:
-    squad = json.loads(path.read_text(encoding="utf-8"))
-    return {
-        qa["id"]: [a["text"] for a in qa["answers"]]
-        for article in squad["data"]
-        for paragraph in article["paragraphs"]
-        for qa in paragraph["qas"]
-    }
 
 
 def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed: int, say) -> list[Row]:

@@ -63,7 +63,8 @@ def squad_scores(golds: Sequence[Sequence[str]], predictions: Sequence[str]) -> 
     return {"exact_match": 100.0 * em / len(golds), "f1": 100.0 * f / len(golds), "total": len(golds)}
 
 
-def _gold_answers(dataset_json: Any) -> dict[str, list[str]]:
+def gold_answers(dataset_json: Any) -> dict[str, list[str]]:
+    """``{question_id: [gold answer texts]}`` of parsed SQuAD JSON."""
     try:
         return {
             qa["id"]: [a["text"] for a in qa["answers"]]
@@ -80,7 +81,7 @@ def evaluate_predictions(dataset_json: Any, predictions: Mapping[str, str]) -> d
     an error; dataset questions without a prediction score 0 and are counted in ``missing``."""
     if not isinstance(predictions, Mapping) or not all(isinstance(v, str) for v in predictions.values()):
         raise ElmoError("predictions are not a JSON object of question id -> answer text")
-    gold = _gold_answers(dataset_json)
+    gold = gold_answers(dataset_json)
     unknown = [qid for qid in predictions if qid not in gold]
     if unknown:
         shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
