@@ -1,0 +1,46 @@
+"""Linear probes: a vector that ignores context cannot tell the readings of an ambiguous word apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.probe import probe_accuracy, static_featurizer
+
+# "Jordan" is a person after "coach" and a place after "to"; the other names have one reading.
+TRAIN = [
+    (["coach", "Jordan", "said"], [None, "PER", None]),
+    (["coach", "Smith", "said"], [None, "PER", None]),
+    (["flew", "to", "Jordan"], [None, None, "LOC"]),
+    (["flew", "to", "Kenya"], [None, None, "LOC"]),
+    (["coach", "Brown", "said"], [None, "PER", None]),
+]
+TEST = [
+    (["coach", "Jordan", "said"], [None, "PER", None]),
+    (["flew", "to", "Jordan"], [None, None, "LOC"]),
+]
+WORDS = ["coach", "Jordan", "said", "Smith", "flew", "to", "Kenya", "Brown"]
+
+
+def previous_word(sentences):
+    """A toy contextual vector: the one-hot of the word before."""
+    return [
+        np.stack([np.eye(len(WORDS) + 1)[WORDS.index(s[k - 1]) if k else -1] for k in range(len(s))]) for s in sentences
+    ]
+
+
+def test_a_static_vector_scores_one_reading_and_a_contextual_one_both():
+    static = static_featurizer(WORDS, np.eye(len(WORDS), dtype=np.float32))
+    assert probe_accuracy(static, TRAIN, TEST) == 50.0  # one vector for "Jordan": one answer for both
+    assert probe_accuracy(previous_word, TRAIN, TEST) == 100.0
+
+
+def test_unknown_words_get_zero_vectors():
+    (features,) = static_featurizer(["a"], np.ones((1, 3), dtype=np.float32))([["a", "b"]])
+    assert features.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+def test_one_label_cannot_be_probed():
+    static = static_featurizer(WORDS, np.eye(len(WORDS), dtype=np.float32))
+    with pytest.raises(ValueError, match="two labels"):
+        probe_accuracy(static, TRAIN[:2], TEST)
