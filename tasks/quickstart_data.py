@@ -52,11 +52,15 @@ __all__ = [
 
 # Split sizes written by write_task_files: NER/sentiment in sentences/examples, QA in questions.
 SIZES: dict[str, dict[str, int]] = {
-    "ner": {"train": 1500, "valid": 300, "test": 500},
-    "sentiment": {"train": 1500, "dev": 300, "test": 500},
+    "ner": {"train": 100, "valid": 100, "test": 500},
+    "sentiment": {"train": 100, "dev": 100, "test": 500},
     "qa": {"train": 600, "dev": 200},
 }
 CORPUS_SENTENCES = 30000
+# Every UNSEEN_EVERY-th sentence template of each kind is held out of the labelled train and
+# validation splits; the test split and the unlabelled corpus use them all, as a real test set
+# holds contexts its small labelled training set never shows.
+UNSEEN_EVERY = 3
 
 # --------------------------------------------------------------------------------------------------
 # Vocabulary
@@ -421,24 +425,29 @@ def _fill(
     return tokens, tags, ambiguous
 
 
-def _ner_sentence(rng: random.Random) -> NerSentence:
+def _ner_sentence(rng: random.Random, labelled: bool = False) -> NerSentence:
+    """One sentence; ``labelled``: only from the templates a labelled training split may use."""
     if rng.random() < 0.6:  # focus sentence: an ambiguous word in one of its readings, chosen uniformly
         word = rng.choice(list(_AMBIGUOUS_READINGS))
         category = rng.choice(_AMBIGUOUS_READINGS[word])
     else:
         word = None
         category = rng.choice(list(_NER_TEMPLATES))
-    template = rng.choice(_NER_TEMPLATES[category]).split()
+    templates = _NER_TEMPLATES[category]
+    if labelled:
+        templates = [t for i, t in enumerate(templates) if i % UNSEEN_EVERY != UNSEEN_EVERY - 1]
+    template = rng.choice(templates).split()
     if rng.random() < 0.15:
         template = [*rng.choice(_PREFIXES), *template]
     tokens, tags, ambiguous = _fill(template, rng, category, word, p_ambiguous=0.15)
     return NerSentence(tokens, tags, ambiguous)
 
 
-def generate_ner(n: int, seed: int) -> list[NerSentence]:
-    """``n`` NER sentences (IOB2 tags PER/LOC/ORG/MISC); about 60% focus on an ambiguous word."""
+def generate_ner(n: int, seed: int, labelled: bool = False) -> list[NerSentence]:
+    """``n`` NER sentences (IOB2 tags PER/LOC/ORG/MISC); about 60% focus on an ambiguous word.
+    ``labelled``: without the templates held out of labelled training (see :data:`UNSEEN_EVERY`)."""
     rng = random.Random(seed)
-    return [_ner_sentence(rng) for _ in range(n)]
+    return [_ner_sentence(rng, labelled) for _ in range(n)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -576,6 +585,18 @@ def _qa_paragraph(rng: random.Random, n_events: int) -> tuple[list[str], list[_E
     return tokens, events
 
 
+def _question(rng: random.Random, event: _Event) -> tuple[str, str, int]:
+    """A question on ``event``: its text, answer and the answer's token position in the context."""
+    person, verb, place, day, person_pos, place_pos, day_pos = event
+    past, base = _TRAVEL[verb]
+    form = rng.choices(["where", "who", "when"], [0.45, 0.4, 0.15])[0]
+    if form == "where":
+        return f"Where did {person} {base} to ?", place, place_pos
+    if form == "who":
+        return f"Who {past} to {place} ?", person, person_pos
+    return f"When did {person} {base} to {place} ?", day, day_pos
+
+
 def generate_qa(n: int, seed: int, prefix: str = "q") -> list[QaParagraph]:
     """Paragraphs holding ``n`` questions in all (ids ``{prefix}{seed}-{k}``): "Where did X fly to ?",
     "Who flew to Y ?", "When did X fly to Y ?"; answers are single tokens with exact offsets."""
@@ -586,17 +607,10 @@ def generate_qa(n: int, seed: int, prefix: str = "q") -> list[QaParagraph]:
         tokens, events = _qa_paragraph(rng, rng.choice([2, 3, 3, 4]))
         context, starts = _join(tokens)
         questions = []
-        for person, verb, place, day, person_pos, place_pos, day_pos in rng.sample(events, min(len(events), 3)):
+        for event in rng.sample(events, min(len(events), 3)):
             if count >= n:
                 break
-            past, base = _TRAVEL[verb]
-            form = rng.choices(["where", "who", "when"], [0.45, 0.4, 0.15])[0]
-            if form == "where":
-                question, answer, pos = f"Where did {person} {base} to ?", place, place_pos
-            elif form == "who":
-                question, answer, pos = f"Who {past} to {place} ?", person, person_pos
-            else:
-                question, answer, pos = f"When did {person} {base} to {place} ?", day, day_pos
+            question, answer, pos = _question(rng, event)
             ambiguous = answer in _AMBIGUOUS_READINGS
             questions.append(QaQuestion(f"{prefix}{seed}-{count}", question, answer, starts[pos], ambiguous))
             count += 1
@@ -614,13 +628,14 @@ def _sense_sentence(rng: random.Random) -> list[str]:
 
 
 def _qa_sentence(rng: random.Random) -> list[str]:
-    tokens, _ = _qa_paragraph(rng, 2)
-    return tokens
+    """A two-event story and a question on it (questions are text a biLM should know too)."""
+    tokens, events = _qa_paragraph(rng, 2)
+    return tokens + _question(rng, rng.choice(events))[0].split()
 
 
 def generate_corpus(n_sentences: int, seed: int) -> list[list[str]]:
     """Unlabelled tokenised sentences of the same grammar: NER-style 45%, sentiment 25%, travel
-    stories 15% (two travel events on one line), word-sense sentences ("bank", "play", ...) 15%."""
+    stories 15% (two travel events and a question on one line), word-sense sentences ("bank", "play", ...) 15%."""
     rng = random.Random(seed)
     out: list[list[str]] = []
     for _ in range(n_sentences):
@@ -661,7 +676,7 @@ def _write_all(root: Path, seed: int, corpus_sentences: int) -> tuple[dict[str, 
     corpus = generate_corpus(corpus_sentences, split_seed(seed, "corpus"))
     paths["corpus"] = _write(root / "corpus.txt", "".join(" ".join(s) + "\n" for s in corpus))
     for split, n in SIZES["ner"].items():
-        sentences = generate_ner(n, split_seed(seed, "ner", split))
+        sentences = generate_ner(n, split_seed(seed, "ner", split), labelled=split != "test")
         text = "\n".join("".join(f"{t} {g}\n" for t, g in s.pairs) for s in sentences)
         paths[f"ner/{split}"] = _write(root / "ner" / f"{split}.txt", text)
         ambiguous["ner"][split] = [[i, j] for i, s in enumerate(sentences) for j in s.ambiguous]

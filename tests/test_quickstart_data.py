@@ -69,12 +69,29 @@ def test_ner_files_parse(written: dict[str, Path]) -> None:
     for split, n in qd.SIZES["ner"].items():
         data = load_ner(written["ner"], split, scheme="IOB2", labels=[f"{p}-{t}" for p in "BI" for t in qd.NER_TYPES])
         assert len(data) == n
-        generated = qd.generate_ner(n, qd.split_seed(7, "ner", split))
+        generated = qd.generate_ner(n, qd.split_seed(7, "ner", split), labelled=split != "test")
         assert data["tokens"] == [s.tokens for s in generated]
         assert data["tags"] == [to_bioul(s.tags, "IOB2") for s in generated]
         marked = {tuple(pair) for pair in ambiguous[split]}
         found = {(i, j) for i, s in enumerate(generated) for j, t in enumerate(s.tokens) if t in qd.AMBIGUOUS_NER}
         assert marked == found and len(found) > n / 2
+
+
+def test_labelled_splits_hold_out_some_templates() -> None:
+    """Train/valid never show every UNSEEN_EVERY-th template; the test split and the corpus do."""
+
+    def cues(sentences) -> set[tuple[str, ...]]:  # the words around the entities: the template
+        return {tuple(t for t, g in zip(s.tokens, s.tags, strict=True) if g == "O") for s in sentences}
+
+    held_out = [
+        t for ts in qd._NER_TEMPLATES.values() for i, t in enumerate(ts) if i % qd.UNSEEN_EVERY == qd.UNSEEN_EVERY - 1
+    ]
+    pattern = {
+        tuple(w for w in t.split() if not w.startswith("{")) for t in held_out if "{" not in t.replace("{X}", "")
+    }
+    assert pattern, "some held-out templates have no filler slot"
+    assert not pattern & cues(qd.generate_ner(2000, 3, labelled=True))
+    assert pattern <= cues(qd.generate_ner(2000, 3))
 
 
 def test_ambiguous_words_take_every_reading() -> None:
