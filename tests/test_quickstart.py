@@ -29,11 +29,16 @@ def test_quickstart_prints_the_comparison_on_generated_data(toy, tmp_path, capsy
     assert main(["quickstart", "-o", str(out), "--data", "generated", "--lm-steps", "5"]) == 0
     printed = capsys.readouterr().out
     assert "data: generated" in printed and "| task | score | glove | word2vec | elmo | ELMo - GloVe |" in printed
-    rows = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())
+    rows = results["heads"]
     assert {(r["task"], r["embedding"]) for r in rows} == {
         (t, e) for t in quickstart.TASKS for e in quickstart.EMBEDDINGS
     }
     assert all(0.0 <= r["score"] <= 100.0 and r["ambiguous"] is not None for r in rows)
+    assert "| entity type from the token's own vector |" in printed
+    assert set(results["probes"]) == set(quickstart.PROBES)
+    # a static vector (and the context-free layer 0) is one vector for both readings of a word
+    assert all(0.0 <= p["ambiguous"] <= 100.0 for p in results["probes"].values())
     assert (out / "embeddings" / "bilm" / "weights.hdf5").is_file() and (out / "results.md").is_file()
 
 
