@@ -9,23 +9,25 @@ sentence. No head reads any context here: the context is only what the vectors c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from elmo_features.static import StaticVectors
+
 Featurizer = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]  # sentences -> one (T, D) array each
 Labelled = Sequence[tuple[Sequence[str], Sequence[str | None]]]  # (tokens, label per token or None: skip)
 
 
-def static_featurizer(words: Sequence[str], vectors: np.ndarray) -> Featurizer:
-    """Each token's row of ``vectors`` (zeros for a word not in ``words``)."""
-    index = {w: i for i, w in reversed(list(enumerate(words)))}
-    zero = np.zeros(vectors.shape[1], dtype=np.float32)
+def static_featurizer(vectors: StaticVectors) -> Featurizer:
+    """Each token's row of ``vectors`` (zeros for a word it does not hold)."""
+    zero = np.zeros(vectors.dim, dtype=np.float32)
 
     def featurize(sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        return [np.stack([vectors[index[t]] if t in index else zero for t in s]) for s in sentences]
+        index = vectors.index
+        return [np.stack([vectors.vectors[index[t]] if t in index else zero for t in s]) for s in sentences]
 
     return featurize
 
@@ -51,18 +53,21 @@ def bilm_featurizers(bilm, batch_size: int = 64) -> dict[int, Featurizer]:
     return {k: layer(k) for k in range(bilm.options.n_layers + 1)}
 
 
-def probe_accuracy(featurize: Featurizer, train: Labelled, test: Labelled, seed: int = 0) -> float:
-    """Accuracy (0-100) on the labelled tokens of ``test`` of a logistic regression trained on
-    those of ``train``, from the vectors ``featurize`` gives each token."""
+def probe_accuracies(
+    featurize: Featurizer, train: Labelled, tests: Mapping[str, Labelled], seed: int = 0
+) -> dict[str, float]:
+    """Accuracy (0-100) on the labelled tokens of each of ``tests`` of one logistic regression
+    trained on those of ``train``, from the vectors ``featurize`` gives each token."""
     x_train, y_train = _tokens(featurize, train)
-    x_test, y_test = _tokens(featurize, test)
-    if len(set(y_train)) < 2 or not y_test:
-        raise ValueError("a probe needs two labels in training and one labelled test token")
-    model = LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train)
-    return 100.0 * float(model.score(x_test, y_test))
+    scored = {name: _tokens(featurize, test) for name, test in tests.items()}
+    if len(set(y_train)) < 2 or not all(y for _, y in scored.values()):
+        raise ValueError("a probe needs two labels in training and one labelled token in each test")
+    model = LogisticRegression(max_iter=2000, random_state=seed).fit(np.stack(x_train), y_train)
+    return {name: 100.0 * float(model.score(np.stack(x), y)) for name, (x, y) in scored.items()}
 
 
-def _tokens(featurize: Featurizer, labelled: Labelled) -> tuple[np.ndarray, list[str]]:
+def _tokens(featurize: Featurizer, labelled: Labelled) -> tuple[list[np.ndarray], list[str]]:
+    """The vectors and labels of the labelled tokens."""
     features = featurize([tokens for tokens, _ in labelled])
     rows, labels = [], []
     for (_, token_labels), vectors in zip(labelled, features, strict=True):
@@ -70,4 +75,4 @@ def _tokens(featurize: Featurizer, labelled: Labelled) -> tuple[np.ndarray, list
             if label is not None:
                 rows.append(vector)
                 labels.append(label)
-    return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1), labels
+    return rows, labels

@@ -282,51 +282,46 @@ def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed:
 
 
 # ---------------------------------------------------------------------------- probe
-PROBES = ("glove", "word2vec", "elmo layer 0", "elmo layer 1", "elmo layer 2")
-
-
-def run_probes(data: QuickData, folder: Path, seed: int) -> dict[str, dict[str, float | None]]:
+def run_probes(data: QuickData, folder: Path, seed: int) -> dict[str, dict[str, float]]:
     """Entity type from each token's own frozen vector (:mod:`tasks.probe`), trained on the entity
-    tokens of the NER train split; accuracy on the test split's ambiguous words and on all its entity
-    tokens. Static vectors: the files as trained (not the fine-tuned copies in the heads)."""
+    tokens of the NER train split; accuracy on the test split's ambiguous words (when it has any) and
+    on all its entity tokens. Static vectors: the files as trained (not the heads' fine-tuned copies)."""
     from elmo_features.bilm import BiLM
     from elmo_features.static import load_vectors
     from tasks.ner.reader import load_split
-    from tasks.probe import bilm_featurizers, probe_accuracy, static_featurizer
+    from tasks.probe import bilm_featurizers, probe_accuracies, static_featurizer
 
-    def labelled(split: str, keep=lambda s, k: True) -> list[tuple[list[str], list[str | None]]]:
+    def types(split: str) -> list[tuple[list[str], list[str | None]]]:
         rows = load_split(str(data.files["ner"]), split, scheme="IOB2")
-        out = []
-        for s, (tokens, tags) in enumerate(zip(rows["tokens"], rows["tags"], strict=True)):
-            types = [_type(tag) if tag != "O" and keep(s, k) else None for k, tag in enumerate(tags)]
-            out.append((list(tokens), types))
-        return out
+        return [
+            (list(tokens), [None if tag == "O" else _type(tag) for tag in tags])
+            for tokens, tags in zip(rows["tokens"], rows["tags"], strict=True)
+        ]
 
+    test = types("test")
+    tests = {"all": test}
     ambiguous = {tuple(p) for p in data.ambiguous["ner"]["test"]}
-    train, test = labelled("train"), labelled("test")
-    test_ambiguous = labelled("test", lambda s, k: (s, k) in ambiguous)
-    featurizers = {}
-    for name in ("glove", "word2vec"):
-        vectors = load_vectors(folder / f"{name}.txt")
-        featurizers[name] = static_featurizer(vectors.words, vectors.vectors)
+    if ambiguous:
+        tests["ambiguous"] = [
+            (tokens, [t if (s, k) in ambiguous else None for k, t in enumerate(labels)])
+            for s, (tokens, labels) in enumerate(test)
+        ]
+    featurizers = {name: static_featurizer(load_vectors(folder / f"{name}.txt")) for name in ("glove", "word2vec")}
     bilm = BiLM.from_files(folder / "bilm" / "options.json", folder / "bilm" / "weights.hdf5", state="stateless")
     featurizers.update({f"elmo layer {k}": f for k, f in bilm_featurizers(bilm.eval()).items()})
-    return {
-        name: {
-            "ambiguous": probe_accuracy(f, train, test_ambiguous, seed) if ambiguous else None,
-            "all": probe_accuracy(f, train, test, seed),
-        }
-        for name, f in featurizers.items()
-    }
+    train = types("train")
+    return {name: probe_accuracies(f, train, tests, seed) for name, f in featurizers.items()}
 
 
-def probe_table(probes: dict[str, dict[str, float | None]]) -> str:
+def probe_table(probes: dict[str, dict[str, float]]) -> str:
+    """One column per probed vector (static files, then each biLM layer), one row per test set."""
+    names = list(probes)
     lines = [
-        "| entity type from the token's own vector | " + " | ".join(PROBES) + " |",
-        "| --- | " + " | ".join("---" for _ in PROBES) + " |",
+        "| entity type from the token's own vector | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---" for _ in names) + " |",
     ]
     for key, label in (("ambiguous", "ambiguous words"), ("all", "all entity tokens")):
-        cells = ["-" if probes[p][key] is None else f"{probes[p][key]:.1f}" for p in PROBES]
+        cells = [f"{probes[n][key]:.1f}" if key in probes[n] else "-" for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

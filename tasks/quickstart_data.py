@@ -425,6 +425,12 @@ def _fill(
     return tokens, tags, ambiguous
 
 
+_LABELLED_NER_TEMPLATES = {
+    category: [t for i, t in enumerate(templates) if i % UNSEEN_EVERY != UNSEEN_EVERY - 1]
+    for category, templates in _NER_TEMPLATES.items()
+}
+
+
 def _ner_sentence(rng: random.Random, labelled: bool = False) -> NerSentence:
     """One sentence; ``labelled``: only from the templates a labelled training split may use."""
     if rng.random() < 0.6:  # focus sentence: an ambiguous word in one of its readings, chosen uniformly
@@ -433,10 +439,7 @@ def _ner_sentence(rng: random.Random, labelled: bool = False) -> NerSentence:
     else:
         word = None
         category = rng.choice(list(_NER_TEMPLATES))
-    templates = _NER_TEMPLATES[category]
-    if labelled:
-        templates = [t for i, t in enumerate(templates) if i % UNSEEN_EVERY != UNSEEN_EVERY - 1]
-    template = rng.choice(templates).split()
+    template = rng.choice((_LABELLED_NER_TEMPLATES if labelled else _NER_TEMPLATES)[category]).split()
     if rng.random() < 0.15:
         template = [*rng.choice(_PREFIXES), *template]
     tokens, tags, ambiguous = _fill(template, rng, category, word, p_ambiguous=0.15)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.probe import probe_accuracy, static_featurizer
+from elmo_features.static import StaticVectors
+from tasks.probe import probe_accuracies, static_featurizer
 
 # "Jordan" is a person after "coach" and a place after "to"; the other names have one reading.
 TRAIN = [
@@ -30,17 +31,19 @@ def previous_word(sentences):
 
 
 def test_a_static_vector_scores_one_reading_and_a_contextual_one_both():
-    static = static_featurizer(WORDS, np.eye(len(WORDS), dtype=np.float32))
-    assert probe_accuracy(static, TRAIN, TEST) == 50.0  # one vector for "Jordan": one answer for both
-    assert probe_accuracy(previous_word, TRAIN, TEST) == 100.0
+    static = static_featurizer(StaticVectors(WORDS, np.eye(len(WORDS))))
+    assert probe_accuracies(static, TRAIN, {"test": TEST}) == {"test": 50.0}  # one vector for "Jordan"
+    assert probe_accuracies(previous_word, TRAIN, {"test": TEST, "train": TRAIN}) == {"test": 100.0, "train": 100.0}
 
 
 def test_unknown_words_get_zero_vectors():
-    (features,) = static_featurizer(["a"], np.ones((1, 3), dtype=np.float32))([["a", "b"]])
+    (features,) = static_featurizer(StaticVectors(["a"], np.ones((1, 3))))([["a", "b"]])
     assert features.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
 
 
 def test_one_label_cannot_be_probed():
-    static = static_featurizer(WORDS, np.eye(len(WORDS), dtype=np.float32))
+    static = static_featurizer(StaticVectors(WORDS, np.eye(len(WORDS))))
     with pytest.raises(ValueError, match="two labels"):
-        probe_accuracy(static, TRAIN[:2], TEST)
+        probe_accuracies(static, TRAIN[:2], {"test": TEST})
+    with pytest.raises(ValueError, match="one labelled token in each test"):
+        probe_accuracies(static, TRAIN, {"test": TEST, "none": [(["coach"], [None])]})
