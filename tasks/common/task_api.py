@@ -56,15 +56,14 @@ def feature_caches(embedder: TokenEmbedder) -> list:
     return []
 
 
-def prepare_embedder(block: dict[str, Any], words: Sequence[str], sentences: Iterable[Sequence[str]]) -> TokenEmbedder:
-    """The embedder of a config block for ``words``, with its ELMo feature caches filled for ``sentences``."""
+def prepare_embedder(block: dict[str, Any], sentences: Sequence[Sequence[str]]) -> tuple[list[str], TokenEmbedder]:
+    """The sorted words of ``sentences`` (a run's vocabulary) and the embedder of a config block for
+    them, its ELMo feature caches filled for ``sentences`` (repeats are computed once)."""
+    words = sorted({w for sentence in sentences for w in sentence})
     embedder = build_embedder(block, words)
-    caches = feature_caches(embedder)
-    if caches:
-        sentences = list(sentences)
-        for cache in caches:
-            cache.build(sentences)
-    return embedder
+    for cache in feature_caches(embedder):
+        cache.build(sentences)
+    return words, embedder
 
 
 def embedder_for_run(block: dict[str, Any], words: Sequence[str], state: dict[str, torch.Tensor]) -> TokenEmbedder:

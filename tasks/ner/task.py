@@ -120,9 +120,8 @@ def build(config: TrainConfig) -> Built:
         if split is not None:
             check_split(split, {"labels": labels}, f"{split.name} split ({getattr(config.data, split.name)})")
     splits = [s for s in (train, validation, test) if s is not None]
-    words = sorted({w for s in splits for sentence in s.tokens for w in sentence})
     chars = char_vocabulary(train.tokens)
-    embedder = prepare_embedder(config.embedder, words, [sentence for s in splits for sentence in s.tokens])
+    words, embedder = prepare_embedder(config.embedder, [sentence for s in splits for sentence in s.tokens])
     torch.manual_seed(config.trainer.seed)
     model = make_model(config, embedder, labels, chars)
     t = config.trainer

@@ -127,10 +127,8 @@ def build(config: TrainConfig) -> Built:
             check_split(split, {}, f"{name} split ({split.source})")
     splits = [s for s in (train, validation, test) if s is not None]
     texts = [t for s in splits for e in s.examples for t in (e.question, e.tokens)]
-    words = sorted({w for tokens in texts for w in tokens})
     chars = char_vocabulary([e.question for e in train.examples] + [e.tokens for e in train.examples])
-    sentences = [list(s) for s in dict.fromkeys(tuple(t) for t in texts)]
-    embedder = prepare_embedder(config.embedder, words, sentences)
+    words, embedder = prepare_embedder(config.embedder, texts)
     torch.manual_seed(config.trainer.seed)
     model = make_model(config, embedder, chars)
     t = config.trainer

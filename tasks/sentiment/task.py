@@ -109,9 +109,7 @@ def build(config: TrainConfig) -> Built:
         if split is not None:
             check_split(split, {"labels": labels}, f"{split.name} split ({getattr(config.data, split.name)})")
     splits = [s for s in (train, validation, test) if s is not None]
-    words = sorted({w for s in splits for sentence in s.tokens for w in sentence})
-    sentences = list(dict.fromkeys(tuple(sentence) for s in splits for sentence in s.tokens))
-    embedder = prepare_embedder(config.embedder, words, [list(s) for s in sentences])
+    words, embedder = prepare_embedder(config.embedder, [sentence for s in splits for sentence in s.tokens])
     torch.manual_seed(config.trainer.seed)
     model = make_model(config, embedder, labels)
     t = config.trainer
