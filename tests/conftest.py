@@ -1,4 +1,5 @@
-"""Shared test helpers: where ../shared is, and a tiny biLM written in the official layout."""
+"""Shared test helpers: a hermetic folder for every test, where ../shared/fixtures is, and a tiny biLM written in
+the official layout."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from elmo_features.options import BiLMOptions
 from elmo_features.weights import random_weights, write_weights
@@ -29,6 +31,25 @@ TINY_OPTIONS = {
         "use_skip_connections": True,
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path_factory, monkeypatch):
+    """Every test runs in its own empty folder with ``DATA_DIR`` pointing at an empty folder, never at
+    ``../shared/data``, and leaves torch's global seed and determinism switch as it found them."""
+    import tasks.common.data as data
+
+    home = tmp_path_factory.mktemp("cwd")
+    (home / "data").mkdir()
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("DATA_DIR", str(home / "data"))
+    monkeypatch.setattr(data, "SHARED_DATA", home / "no-shared-data")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    with torch.random.fork_rng():
+        yield
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def shared_dir() -> Path | None:

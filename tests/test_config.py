@@ -197,14 +197,16 @@ def test_malformed_variable_references(monkeypatch):
     assert "bad variable name '1X'" in error_of(expand_env, "${1X}")
 
 
-def test_data_dir_defaults_to_shared_data(monkeypatch):
+def test_data_dir_defaults_to_shared_data(monkeypatch, tmp_path):
+    import tasks.common.data as data
+
     monkeypatch.delenv("DATA_DIR", raising=False)
-    shared = default_data_dir()
-    if shared is None:
-        assert "DATA_DIR" in error_of(expand_env, "${DATA_DIR}/x")
-    else:
-        assert shared == Path(__file__).resolve().parents[2] / "shared" / "data"
-        assert expand_env("${DATA_DIR}/x") == f"{shared}/x"
+    monkeypatch.setattr(data, "SHARED_DATA", tmp_path / "shared" / "data")  # absent
+    assert default_data_dir() is None
+    assert "DATA_DIR" in error_of(expand_env, "${DATA_DIR}/x")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    assert default_data_dir() == tmp_path / "shared" / "data"
+    assert expand_env("${DATA_DIR}/x") == f"{tmp_path}/shared/data/x"
     monkeypatch.setenv("DATA_DIR", "/elsewhere")
     assert expand_env("${DATA_DIR}/x") == "/elsewhere/x"
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -243,20 +241,3 @@ def test_load_split_converts_hub_class_labels(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(reader.datasets, "load_dataset", lambda *a, **k: hub.select([]))
     with pytest.raises(ElmoError, match=r"^someone/ner-set\[test\]: no sentences$"):
         load_split("someone/ner-set", "test")
-
-
-# --- real data --------------------------------------------------------------------------
-
-
-def test_real_conll2003_valid() -> None:
-    root = Path(os.environ.get("DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    path = root / "conll2003" / "valid.txt"
-    if not path.is_file():
-        pytest.skip(f"CoNLL-2003 not found at {path} (set DATA_DIR to the folder holding conll2003/)")
-    data = read_conll(path)
-    assert len(data) == 3250
-    assert sum(map(len, data["tokens"])) == 51362
-    entities = Counter(chunk[0] for tags in data["tags"] for chunk in spans(tags))
-    assert entities == {"PER": 1842, "LOC": 1837, "ORG": 1341, "MISC": 922}  # the published dev counts
-    raw = [line.split()[-1] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert [tag for tags in data["tags"] for tag in bioul_to_iob2(tags)] == raw  # IOB2 -> BIOUL -> IOB2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -263,30 +262,3 @@ def test_load_split_converts_hub_datasets(monkeypatch: pytest.MonkeyPatch, tmp_p
     hub["empty"] = sst5.map(lambda row: {"text": " " if row["label"] == 2 else row["text"]})
     with pytest.raises(ElmoError, match=r"^empty\[train\] row 2: empty text$"):
         load_split("empty", "train")
-
-
-# --- real data ----------------------------------------------------------------------------
-
-
-def _real_sst() -> Path:
-    root = Path(os.environ.get("DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    folder = root / "sst"
-    if not all((folder / f"{split}.txt").is_file() for split in ("train", "dev", "test")):
-        pytest.skip(f"SST not found at {folder} (set DATA_DIR to the folder holding sst/)")
-    return folder
-
-
-def test_real_sst() -> None:
-    folder = _real_sst()
-    train = read_sst(folder / "train.txt")
-    assert len(train) == 8544
-    assert [Counter(train["label"])[label] for label in range(5)] == [1092, 2218, 1624, 2322, 1288]
-    assert len(read_sst(folder / "dev.txt")) == 1101
-    assert len(read_sst(folder / "test.txt")) == 2210
-    assert len(read_sst(folder / "test.txt", classes=2)) == 1821
-    roots = read_sst(folder / "dev.txt")
-    phrases = read_sst(folder / "dev.txt", phrases=True)
-    assert len(phrases) == sum(2 * len(tokens) - 1 for tokens in roots["tokens"])  # binary trees: every node
-    assert not any(
-        word.startswith("-") and word.endswith("-") and word.isupper() for t in roots["tokens"] for word in t
-    )

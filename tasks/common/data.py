@@ -8,10 +8,12 @@ from pathlib import Path
 from elmo_features.errors import ElmoError
 
 
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared/data beside the repository
+
+
 def default_data_dir() -> Path | None:
-    """``../shared/data`` beside the repository, when that folder exists."""
-    path = Path(__file__).resolve().parents[3] / "shared" / "data"
-    return path if path.is_dir() else None
+    """:data:`SHARED_DATA`, when that folder exists."""
+    return SHARED_DATA if SHARED_DATA.is_dir() else None
 
 
 def data_dir() -> Path | None:
