@@ -1,8 +1,11 @@
-"""Parity with the reference implementations (bilm-tf, allennlp 2.10.1), atol 1e-5."""
+"""Parity with the reference implementations (bilm-tf, allennlp 2.10.1), atol 1e-5. The fixtures come from
+../shared; the tiny allennlp reference is committed (tests/reference, made by
+benchmarks/allennlp_reference/make_tiny_reference.py), so a clean clone runs it."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,6 +13,10 @@ import pytest
 
 from elmo_features.bilm import BiLM
 from elmo_features.elmo import Elmo
+from elmo_features.options import BiLMOptions
+from elmo_features.pretrain.export import load_official, to_official
+from elmo_features.pretrain.lm import BidirectionalLM
+from elmo_features.weights import read_weights
 
 ATOL = 1e-5
 
@@ -91,3 +98,39 @@ def test_small_random_elmo_scalar_mix(fixtures_dir):
             np.testing.assert_allclose(
                 representation[i, : len(sentence)].detach().numpy(), ref[str(i)][...], atol=ATOL, rtol=0
             )
+
+
+# --- allennlp 2.10.1 on a tiny exported biLM (committed, so a clean clone runs it) ---------------
+
+TINY_REFERENCE = Path(__file__).parent / "reference" / "allennlp-tiny"
+
+
+def _tiny_reference() -> tuple[list[list[str]], dict[str, np.ndarray]]:
+    sentences = json.loads((TINY_REFERENCE / "sentences.json").read_text(encoding="utf-8"))
+    with np.load(TINY_REFERENCE / "allennlp_outputs.npz") as ref:
+        return sentences, {key: ref[key] for key in ref.files}
+
+
+def test_tiny_export_matches_allennlp_through_the_loader():
+    """The exported file, read by the project's loader, gives allennlp's layers (boundaries kept)."""
+    sentences, ref = _tiny_reference()
+    bilm = BiLM.from_files(TINY_REFERENCE / "options.json", TINY_REFERENCE / "weights.hdf5", state="stateless")
+    layers, _ = bilm(sentences, keep_boundaries=True)
+    for i, sentence in enumerate(sentences):
+        np.testing.assert_allclose(layers[:, i, : len(sentence) + 2].numpy(), ref[str(i)], atol=ATOL, rtol=0)
+
+
+def test_tiny_export_matches_allennlp_through_the_trainable_lm():
+    """The trainable biLM's own forward on the imported file gives allennlp's layers (gate order and forget bias
+    as allennlp reads them), and exporting it again reproduces the committed file's arrays bit for bit."""
+    sentences, ref = _tiny_reference()
+    options = BiLMOptions.from_dict(json.loads((TINY_REFERENCE / "options.json").read_text()))
+    arrays = read_weights(TINY_REFERENCE / "weights.hdf5", options)
+    model = BidirectionalLM(options, vocab_size=8, num_sampled=4).eval()
+    load_official(model, arrays)
+    for i, sentence in enumerate(sentences):
+        np.testing.assert_allclose(model.layers(sentence).numpy(), ref[str(i)], atol=ATOL, rtol=0)
+    exported = to_official(model)
+    assert exported.keys() == arrays.keys()
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(exported[name], array, err_msg=name)
