@@ -88,14 +88,19 @@ def _gather(items: list) -> list:
     return [x for part in parts for x in part]
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Model weights from ``model.pt`` or a Lightning checkpoint, loaded with ``weights_only=True``."""
+def load_safely(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True`` (never runs code from the file); any failure is one line."""
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ElmoError(f"no model weights at {path}") from None
     except Exception as err:  # an unpickling refusal, a truncated file
         raise ElmoError(f"{path}: cannot load weights safely ({str(err).splitlines()[0][:200]})") from None
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Model weights from ``model.pt`` or a Lightning checkpoint, loaded with ``weights_only=True``."""
+    data = load_safely(path)
     if isinstance(data, dict) and "state_dict" in data:  # a Lightning checkpoint: strip the wrapper's prefix
         data = {k.removeprefix("model."): v for k, v in data["state_dict"].items()}
     return data
@@ -241,7 +246,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     )
     resumed_from, history = None, []
     if last is not None:
-        resumed_from = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+        resumed_from = int(load_safely(last)["epoch"]) + 1
         history = _read_log(run_dir / LOG, resumed_from)  # the CSVLogger deletes the old file on start
     module = _lightning_module(built.model, task, config)
     with warnings.catch_warnings():
