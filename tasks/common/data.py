@@ -7,7 +7,6 @@ from pathlib import Path
 
 from elmo_features.errors import ElmoError
 
-
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared/data beside the repository
 
 
