@@ -82,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ElmoError as err:
         print(f"elmo-tasks: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.filename is None:  # not about a file the user named: a bug, keep the traceback
+            raise
+        print(f"elmo-tasks: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("elmo-tasks: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130

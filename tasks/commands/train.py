@@ -82,12 +82,14 @@ def _task(run_dir: Path):
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from tasks.common.trainer import write_atomic
+    from elmo_features.atomic import check_output, write_text_atomic
 
     run_dir = Path(args.run_dir)
     task = _task(run_dir)
     if not Path(args.input).is_file():  # fail on a missing input before the model loads
         raise ElmoError(f"no input file at {args.input}")
+    if args.output:
+        check_output(args.output)  # before the work, not after it
     model, vocab, config = task.load_run(run_dir)
     result = task.predict_file(model, vocab, config, args.input)
     if isinstance(result, dict):
@@ -95,6 +97,6 @@ def _predict(args: argparse.Namespace) -> None:
     else:
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in result)
     if args.output:
-        write_atomic(Path(args.output), text)
+        write_text_atomic(args.output, text)
     else:
         sys.stdout.write(text)

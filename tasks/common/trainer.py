@@ -27,7 +27,6 @@ import importlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,25 +34,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
 from elmo_features.errors import ElmoError
 from tasks.common.config import TrainConfig, dump_config
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
 LOG = "logs/metrics.csv"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def task_module(name: str):
@@ -173,7 +160,7 @@ def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
@@ -183,8 +170,10 @@ def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) 
             raise ElmoError(f"cannot resume: no checkpoint at {last} (train without --resume first)")
         _check_same_run(run_dir / "config.yaml", config)
         return last
-    if rank == 0 and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
+    if rank == 0:
+        check_output_folder(run_dir)  # before the data is read: a file in the way, a folder refusing writes
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
     return None
 
 
@@ -206,8 +195,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     built = task.build(config)  # reads and checks the data before anything is written
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / "config.yaml", dump_config(config))
-        write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+        write_text_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
@@ -271,7 +260,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
     state = {k.removeprefix("model."): v for k, v in best_checkpoint["state_dict"].items()}
     built.model.load_state_dict(state)
-    torch.save(state, run_dir / MODEL_FILE)
+    with atomic_path(run_dir / MODEL_FILE) as tmp:
+        torch.save(state, tmp)
 
     metrics: dict[str, Any] = {}
     if built.validation is not None:
@@ -283,7 +273,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     metrics["global_step"] = int(trainer.global_step)
     metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
     metrics["devices"] = devices
-    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     if hasattr(task, "write_report"):
         task.write_report(run_dir, metrics)
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: the run is finished
     return metrics
