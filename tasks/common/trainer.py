@@ -27,6 +27,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,13 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._gold, self._pred = [], []
             self.log(monitor_name(task), float(scores[task.MONITOR]), prog_bar=True, sync_dist=True)
 
+        def on_save_checkpoint(self, checkpoint: dict) -> None:
+            checkpoint["torch_rng"] = torch.get_rng_state()  # dropout's: --resume continues the same draws
+
+        def on_load_checkpoint(self, checkpoint: dict) -> None:
+            if "torch_rng" in checkpoint:
+                torch.set_rng_state(checkpoint["torch_rng"])
+
         def configure_optimizers(self):
             params = [p for p in self.model.parameters() if p.requires_grad]
             trainer = config.trainer
@@ -175,6 +183,20 @@ def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) 
         if run_dir.exists() and any(run_dir.iterdir()):
             raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
     return None
+
+
+def _fit(trainer, module, **kwargs) -> None:
+    """``trainer.fit``, where Ctrl-C is a KeyboardInterrupt as everywhere else: Lightning turns it into
+    ``sys.exit(1)`` and leaves SIGINT ignored. The checkpoints of the finished epochs stay, for --resume."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, **kwargs)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
@@ -239,7 +261,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the frozen biLM, by design
         warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
-        trainer.fit(
+        _fit(
+            trainer,
             module,
             train_dataloaders=built.train_loader,
             val_dataloaders=built.validation_loader,
