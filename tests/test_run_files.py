@@ -9,8 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from test_qa_task import make_config as qa_config
 from test_qa_task import write_squad
-from test_train import TRAIN, _config, _write, run
+from test_sentiment_task import config_file as sentiment_config
+from test_train import _config, run
 
 pytest.importorskip("lightning")
 
@@ -127,4 +129,57 @@ def test_predict_refuses_an_unfinished_run(tmp_path, capsys, ner_run):
     capsys.readouterr()
     assert run("predict", ner_run, text) == 2
     assert "not a finished run folder (no metrics.json)" in _one_line(capsys)
-    assert _write and TRAIN and json  # helpers shared with test_train
+
+
+@pytest.mark.parametrize(
+    ("task", "predictions", "table", "score"),
+    [
+        ("ner", ".conll", "| type | precision | recall | f1 | support |", "f1"),
+        ("sentiment", ".tsv", "| class | f1 |", "accuracy"),
+        ("qa", ".json", "| question | exact_match | f1 | total |", "f1"),
+    ],
+)
+def test_every_task_writes_the_same_run_folder(tmp_path, task, predictions, table, score):
+    config = {"ner": _config, "sentiment": sentiment_config, "qa": qa_config}[task](tmp_path)
+    run_dir = tmp_path / "run"
+    assert run("train", config, "-o", run_dir, "--set", "trainer.epochs=2") == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    splits = [k for k in ("dev", "test") if k in metrics]
+    assert splits
+    for split in splits:
+        assert (run_dir / f"predictions_{split}{predictions}").stat().st_size > 0
+        assert 0.0 <= metrics[split][score] <= 100.0
+    assert metrics["scale"] == "percent"
+    assert table in (run_dir / "scores.md").read_text()
+    assert (run_dir / "curves.png").read_bytes().startswith(b"\x89PNG")
+    log = (run_dir / "train.log").read_text()
+    assert "epoch 2/2 done" in log and f"finished {run_dir}" in log
+    assert {"cpu", "cpu_flags", "cpu_capability", "threads", "torch"} <= set(metrics["machine"])
+
+
+def test_ner_predictions_are_conlleval_columns(tmp_path, ner_run):
+    lines = (ner_run / "predictions_test.conll").read_text().splitlines()
+    first = [line.split() for line in lines[: lines.index("")]]
+    assert [row[:2] for row in first] == [
+        ["John", "B-PER"],
+        ["Smith", "I-PER"],
+        ["lives", "O"],
+        ["in", "O"],
+        ["Paris", "B-LOC"],
+        [".", "O"],
+    ]
+    assert all(len(row) == 3 for row in first)
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    import tasks.common.progress as progress
+
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # a line after every batch: no clock in the test
+    monkeypatch.setattr(progress.ProgressLines.__init__, "__defaults__", (0.0,))
+    assert run("train", _config(tmp_path, epochs=2), "-o", tmp_path / "run") == 0
+    captured = capsys.readouterr()
+    assert "epoch 1/2: batch 1/2 (50%)" in captured.err and "epoch 2/2 done" in captured.err
+    assert "Epoch" not in captured.out and "batch" not in captured.out  # no bar, and nothing on stdout
+    assert run("train", _config(tmp_path, epochs=1), "-o", tmp_path / "quiet", "--quiet") == 0
+    assert "epoch" not in capsys.readouterr().err
+    assert "epoch 1/1 done" in (tmp_path / "quiet" / "train.log").read_text()  # the log keeps it all

@@ -24,6 +24,9 @@ def add_parser(commands) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. trainer.epochs=5"
     )
     train.add_argument("--resume", action="store_true", help="continue RUN_DIR from checkpoints/last.ckpt")
+    train.add_argument(
+        "--quiet", action="store_true", help="no progress bar or progress lines (RUN_DIR/train.log keeps them)"
+    )
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser("evaluate", help="scores of a run's best model, as JSON on stdout")
@@ -48,9 +51,9 @@ def _train(args: argparse.Namespace) -> None:
     from tasks.common.trainer import task_module, train
 
     config = load_config(args.config, args.overrides)
-    metrics = train(config, Path(args.output), resume=args.resume)
+    metrics = train(config, Path(args.output), resume=args.resume, quiet=args.quiet)
     key = task_module(config.task.name).MONITOR
-    summary = [f"{split} {key} {scores[key]:.4f}" for split, scores in metrics.items() if isinstance(scores, dict)]
+    summary = [f"{split} {key} {metrics[split][key]:.2f}" for split in ("dev", "test") if split in metrics]
     if summary:  # DDP ranks other than 0 return no metrics
         print(f"run {args.output}: " + ", ".join(summary), file=sys.stderr)
 

@@ -37,6 +37,7 @@ from torch import nn
 
 from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
 from elmo_features.errors import ElmoError
+from elmo_features.machine import machine
 from tasks.common.config import TrainConfig, dump_config
 
 CHECKPOINTS = "checkpoints"
@@ -206,6 +207,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    from tasks.common.progress import ProgressLines, StderrBar, log, run_log, show_bar
+    from tasks.common.run_report import write_run_report
+
     run_dir = Path(run_dir)
     rank = env_rank()
     last = _check_run_dir(run_dir, resume, config, rank)
@@ -228,6 +232,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     if has_dev:
         checkpoint = ModelCheckpoint(filename="best", monitor=monitor, mode="max", save_top_k=1, **folder)
         callbacks += [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)]
+    callbacks += [ProgressLines()] + ([StderrBar()] if show_bar(quiet) else [])
     if quiet:
         import logging
 
@@ -247,56 +252,64 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         log_every_n_steps=1,
         num_sanity_val_steps=0,
         enable_model_summary=False,
-        enable_progress_bar=not quiet,
+        enable_progress_bar=show_bar(quiet),
         limit_val_batches=None if has_dev else 0,
     )
     resumed_from, history = None, []
     if last is not None:
         resumed_from = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
         history = _read_log(run_dir / LOG, resumed_from)  # the CSVLogger deletes the old file on start
-    module = _lightning_module(built.model, task, config)
-    with warnings.catch_warnings():
-        if last is not None:  # expected on resume: the folders hold the run being continued
-            warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists")
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
-        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the frozen biLM, by design
-        warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
-        _fit(
-            trainer,
-            module,
-            train_dataloaders=built.train_loader,
-            val_dataloaders=built.validation_loader,
-            ckpt_path=last,
-            weights_only=True,  # the checkpoint is read without unpickling code
+    with run_log(run_dir / "train.log" if rank == 0 else None, quiet):
+        module = _lightning_module(built.model, task, config)
+        with warnings.catch_warnings():
+            if last is not None:  # expected on resume: the folders hold the run being continued
+                warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists")
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+            warnings.filterwarnings(
+                "ignore", message=r"Found \d+ module\(s\) in eval mode"
+            )  # the frozen biLM, by design
+            warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
+            _fit(
+                trainer,
+                module,
+                train_dataloaders=built.train_loader,
+                val_dataloaders=built.validation_loader,
+                ckpt_path=last,
+                weights_only=True,  # the checkpoint is read without unpickling code
+            )
+
+        if not trainer.is_global_zero:
+            return {}
+        if history:
+            _prepend_log(run_dir / LOG, history)
+
+        best = (
+            Path(checkpoint.best_model_path)
+            if checkpoint is not None and checkpoint.best_model_path
+            else run_dir / CHECKPOINTS / "last.ckpt"
         )
+        best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        state = {k.removeprefix("model."): v for k, v in best_checkpoint["state_dict"].items()}
+        built.model.load_state_dict(state)
+        with atomic_path(run_dir / MODEL_FILE) as tmp:
+            torch.save(state, tmp)
 
-    if not trainer.is_global_zero:
-        return {}
-    if history:
-        _prepend_log(run_dir / LOG, history)
-
-    best = (
-        Path(checkpoint.best_model_path)
-        if checkpoint is not None and checkpoint.best_model_path
-        else run_dir / CHECKPOINTS / "last.ckpt"
-    )
-    best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("model."): v for k, v in best_checkpoint["state_dict"].items()}
-    built.model.load_state_dict(state)
-    with atomic_path(run_dir / MODEL_FILE) as tmp:
-        torch.save(state, tmp)
-
-    metrics: dict[str, Any] = {}
-    if built.validation is not None:
-        metrics["dev"] = task.evaluate(built.model, built.validation, config)
-    if built.test is not None:
-        metrics["test"] = task.evaluate(built.model, built.test, config)
-    metrics["epochs"] = int(trainer.current_epoch)
-    metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
-    metrics["global_step"] = int(trainer.global_step)
-    metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
-    metrics["devices"] = devices
-    if hasattr(task, "write_report"):
-        task.write_report(run_dir, metrics)
-    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: the run is finished
-    return metrics
+        metrics: dict[str, Any] = {}
+        if built.validation is not None:
+            metrics["dev"] = task.evaluate(built.model, built.validation, config)
+        if built.test is not None:
+            metrics["test"] = task.evaluate(built.model, built.test, config)
+        metrics["scale"] = "percent"  # every task's scores (F1, accuracy, EM) are 0-100
+        metrics["epochs"] = int(trainer.current_epoch)
+        metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
+        metrics["global_step"] = int(trainer.global_step)
+        metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
+        metrics["devices"] = devices
+        write_run_report(run_dir, task, built, config, metrics, monitor, run_dir / LOG)
+        metrics["machine"] = machine()
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: the run is finished
+        summary = ", ".join(
+            f"{k} {task.MONITOR} {metrics[k][task.MONITOR]:.2f}" for k in ("dev", "test") if k in metrics
+        )
+        log.info("finished %s: %s", run_dir, summary)
+        return metrics
