@@ -35,6 +35,32 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return 0.0
+
+
+def free_cpus() -> int:
+    """The usable cores not already busy: the affinity mask minus the 1-minute load average (at least 1)."""
+    return max(1, min(usable_cpus(), round(usable_cpus() - _load())))
+
+
+def thread_warning() -> str | None:
+    """A line when torch will run more threads than there are free cores. Then PyTorch's OpenMP threads
+    spin waiting for each other: one busy core made the quickstart 3.4x slower with 2 threads on 2 cores.
+    Only a warning: the thread count is not changed behind the user's back, because results may differ
+    in the last bits with another thread count."""
+    threads, free = torch.get_num_threads(), free_cpus()
+    if threads <= free:
+        return None
+    return (
+        f"{threads} threads but only {free} of {usable_cpus()} cores look free (load average {_load():.1f}); "
+        f"--threads {free} (or OMP_NUM_THREADS={free}) avoids threads waiting on busy cores"
+    )
+
+
 def machine() -> dict[str, Any]:
     """The CPU (model, vector flags, the kernel level torch dispatches to), threads, torch and Python."""
     model, flags = _cpuinfo()

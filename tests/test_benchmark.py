@@ -70,6 +70,7 @@ def test_benchmark_runs_reuses_and_reports(tmp_path, capsys):
     assert table["small"]["paper"] == "90.15" and table["small"]["increase"] == ""
     info = json.loads((out / "runs" / "tiny" / "wide" / "seed1" / "bench.json").read_text())
     assert info["overrides"] == ["embedder.dim=8", "trainer.seed=1"] and info["wall_s"] > 0 and info["git"]
+    assert {"cpu_flags", "cpu_capability", "threads"} <= set(info["machine"])
     assert (out / "tiny_bars.png").stat().st_size > 0 and "tiny" in (out / "README.md").read_text()
     capsys.readouterr()
     assert main(["benchmark", str(suite), "-o", str(out), "--dry-run"]) == 0
