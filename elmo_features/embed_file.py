@@ -11,7 +11,6 @@ renamed at the end: an error or Ctrl-C never leaves a partial output.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -20,6 +19,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from elmo_features.atomic import atomic_path, check_output
 from elmo_features.bilm import BiLM
 from elmo_features.errors import ElmoError
 
@@ -79,38 +79,29 @@ def embed_sentences(
         _check_keys(sentences)
     tokens = [s.split() for s in sentences]
     output_file = Path(output_file)
-    if output_file.is_dir():
-        raise ElmoError(f"output is a directory: {output_file}")
-    if not output_file.parent.is_dir():
-        raise ElmoError(f"output folder does not exist: {output_file.parent}")
-    tmp = output_file.with_name(f".{output_file.name}.{os.getpid()}.tmp")
+    check_output(output_file)
     total = 0
-    try:
-        with (
-            h5py.File(tmp, "w") as out,
-            tqdm(total=sum(map(len, tokens)), unit="tok", desc="embedding", disable=not progress) as bar,
-        ):
-            for batch in _batches(bilm, tokens, batch_size):
-                layers, _ = bilm([tokens[i] for i in batch])
-                layers = layers.cpu().numpy()
-                for row, index in enumerate(batch):
-                    vectors = layers[:, row, : len(tokens[index])]
-                    if output_format == "top":
-                        vectors = vectors[-1]
-                    elif output_format == "average":
-                        vectors = vectors.mean(axis=0)
-                    key = sentences[index] if use_sentence_keys else str(index)
-                    out.create_dataset(key, data=np.ascontiguousarray(vectors, dtype=np.float32))
-                    total += len(tokens[index])
-                    bar.update(len(tokens[index]))
-            if not forget_sentences and not use_sentence_keys:
-                index_json = json.dumps({s: str(i) for i, s in enumerate(sentences)})
-                out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(), data=[index_json])
-        os.replace(tmp, output_file)
-    except OSError as err:
-        raise ElmoError(f"cannot write {output_file}: {err.strerror or err}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        atomic_path(output_file) as tmp,
+        h5py.File(tmp, "w") as out,
+        tqdm(total=sum(map(len, tokens)), unit="tok", desc="embedding", disable=not progress) as bar,
+    ):
+        for batch in _batches(bilm, tokens, batch_size):
+            layers, _ = bilm([tokens[i] for i in batch])
+            layers = layers.cpu().numpy()
+            for row, index in enumerate(batch):
+                vectors = layers[:, row, : len(tokens[index])]
+                if output_format == "top":
+                    vectors = vectors[-1]
+                elif output_format == "average":
+                    vectors = vectors.mean(axis=0)
+                key = sentences[index] if use_sentence_keys else str(index)
+                out.create_dataset(key, data=np.ascontiguousarray(vectors, dtype=np.float32))
+                total += len(tokens[index])
+                bar.update(len(tokens[index]))
+        if not forget_sentences and not use_sentence_keys:
+            index_json = json.dumps({s: str(i) for i, s in enumerate(sentences)})
+            out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(), data=[index_json])
     return total
 
 

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from elmo_features.atomic import atomic_path
 from elmo_features.bilm import WARM_UP_TEXT, BiLM
 from elmo_features.errors import ElmoError
 from elmo_features.models import cache_root
@@ -299,19 +300,12 @@ class FeatureCache:
         blob += hashlib.sha256(blob).digest()
         data_offset = _align(len(MAGIC) + 8 + len(blob))
         path = self.folder / f"{uuid.uuid4().hex}{SUFFIX}"
-        tmp = self.folder / f".{path.stem}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as out:
-                out.write(MAGIC + struct.pack("<Q", len(blob) - 32) + blob)
-                out.write(b"\0" * (data_offset - out.tell()))
-                out.write(memoryview(data).cast("B"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except OSError as err:
-            raise ElmoError(f"cannot write the feature cache in {self.folder}: {err.strerror or err}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            out.write(MAGIC + struct.pack("<Q", len(blob) - 32) + blob)
+            out.write(b"\0" * (data_offset - out.tell()))
+            out.write(memoryview(data).cast("B"))
+            out.flush()
+            os.fsync(out.fileno())
         shard = _Shard(path, keys, len(data), data_offset, header["sha256"], verified=True)
         self._add(shard, rows, lengths)
 

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from elmo_features.atomic import check_output
 from elmo_features.errors import ElmoError
-from elmo_features.static import StaticVectors, check_output, check_positive, read_corpus
+from elmo_features.static import StaticVectors, check_positive, read_corpus
 
 GRAD_CLIP = 100.0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
+from elmo_features.atomic import atomic_path
 from elmo_features.errors import ElmoError
 
 BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
@@ -101,7 +101,7 @@ def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
                 if not path.is_file():
                     _download(url, path)
             return paths
-        except (urllib.error.URLError, OSError, TimeoutError):
+        except (ElmoError, OSError, TimeoutError):  # atomic_path reports a failed download as ElmoError
             pass
     where = "; ".join(f"{url} -> {path}" for url, path in zip(urls, paths, strict=False))
     raise ElmoError(
@@ -111,19 +111,12 @@ def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
 
 def _download(url: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"downloading {path.parent.name}/{path.name}"
-            ) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        shutil.move(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {path.parent.name}/{path.name}") as bar:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                bar.update(len(chunk))
 
 
 def resolve_files(model: str | None, options_file: str | None, weight_file: str | None) -> tuple[Path, Path]:

@@ -27,7 +27,6 @@ import bz2
 import contextlib
 import gzip
 import lzma
-import os
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from elmo_features.atomic import atomic_path, check_output
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import decode_lines
 
@@ -218,28 +218,12 @@ def check_positive(**values: float) -> None:
             raise ElmoError(f"{name.replace('_', '-')} must be positive, got {value}")
 
 
-def check_output(path: str | Path) -> None:
-    """Fail before long work when ``path`` cannot be written."""
-    path = Path(path)
-    if path.is_dir():
-        raise ElmoError(f"output is a directory: {path}")
-    if not path.parent.is_dir():
-        raise ElmoError(f"output folder does not exist: {path.parent}")
-
-
 @contextlib.contextmanager
 def _atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     path = Path(path)
     check_output(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            yield out
-        os.replace(tmp, path)
-    except OSError as err:
-        raise ElmoError(f"cannot write {path}: {err.strerror or err}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        yield out
 
 
 class _Sentences:

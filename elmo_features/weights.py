@@ -5,12 +5,12 @@ Arrays stay in the TensorFlow layout here; :mod:`elmo_features.bilm` converts th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from elmo_features.atomic import atomic_path
 from elmo_features.errors import ElmoError
 from elmo_features.options import BiLMOptions
 
@@ -74,14 +74,9 @@ def write_weights(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write datasets in the official layout, atomically (a temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as handle:
-            for name, array in arrays.items():
-                handle.create_dataset(name, data=np.asarray(array, dtype=np.float32))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+        for name, array in arrays.items():
+            handle.create_dataset(name, data=np.asarray(array, dtype=np.float32))
 
 
 def random_weights(options: BiLMOptions, seed: int = 0) -> dict[str, np.ndarray]:

@@ -7,9 +7,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from elmo_features.errors import ElmoError
+from elmo_features.machine import thread_warning
 from tasks.commands import benchmark, cache, pretrain, qa, similar, train, vectors
 from tasks.commands.model_args import add_model_args, load_bilm
+
+LONG_COMMANDS = {"embed", "cache", "train", "pretrain", "benchmark", "quickstart"}
 
 
 def _embed(args: argparse.Namespace) -> None:
@@ -36,6 +41,13 @@ def _quickstart(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elmo-tasks", description="ELMo vs static word vectors on downstream tasks")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for torch (default: OMP_NUM_THREADS when set, else torch's: one per core); long commands "
+        "warn when there are more threads than free cores",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     embed = commands.add_parser(
@@ -78,9 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.threads is not None and args.threads < 1:
+            raise ElmoError(f"--threads must be at least 1, got {args.threads}")
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        if args.command in LONG_COMMANDS and (warning := thread_warning()):
+            print(f"elmo-tasks: warning: {warning}", file=sys.stderr)
         args.func(args)
     except ElmoError as err:
         print(f"elmo-tasks: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.filename is None:  # not about a file the user named: a bug, keep the traceback
+            raise
+        print(f"elmo-tasks: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("elmo-tasks: interrupted; nothing half-written was kept", file=sys.stderr)

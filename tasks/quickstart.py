@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elmo_features.atomic import write_text_atomic
 from elmo_features.errors import ElmoError
+from elmo_features.machine import machine
 
 EMBEDDINGS = ("glove", "word2vec", "elmo")
 CORPUS_SENTENCES = 30_000  # generated unlabelled sentences for the three embeddings
@@ -274,7 +276,7 @@ def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed:
             config = validate_config(task_config(task, data, embedders[name], seed), f"quickstart {task}/{name}")
             metrics = train(config, run_dir, quiet=True)
             split = "test" if "test" in metrics else "dev"
-            score = float(metrics[split][key]) * (1.0 if task == "qa" else 100.0)
+            score = float(metrics[split][key])  # every task scores in percent
             row = Row(task, name, score, ambiguous_score(task, run_dir, data), time.perf_counter() - started)
             say(f"  {task:9s} {name:8s} {METRIC[task][1]} {row.score:5.1f}  ({row.seconds:.0f}s)")
             rows.append(row)
@@ -364,7 +366,7 @@ def run(output_dir: Path, seed: int = 0, lm_steps: int = 1000, source: str = "ge
     say("")
     say("(one seed: head scores move by several points from seed to seed, QA's by tens; the probe is steadier)")
     say(f"data: {data.source}; everything in {output_dir} ({minutes:.1f} min)")
-    (output_dir / "results.md").write_text(f"Data: {data.source}\n\n{text}\n", encoding="utf-8")
-    results = {"heads": [r.__dict__ for r in rows], "probes": probes}
-    (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(output_dir / "results.md", f"Data: {data.source}\n\n{text}\n")
+    results = {"heads": [r.__dict__ for r in rows], "probes": probes, "machine": machine()}
+    write_text_atomic(output_dir / "results.json", json.dumps(results, indent=1) + "\n")
     return rows

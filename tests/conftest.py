@@ -72,3 +72,26 @@ def tiny_files(tmp_path: Path) -> tuple[Path, Path]:
     options_file.write_text(json.dumps(TINY_OPTIONS))
     write_weights(weight_file, random_weights(BiLMOptions.from_dict(TINY_OPTIONS), seed=1))
     return options_file, weight_file
+
+
+@pytest.fixture
+def deny(monkeypatch):
+    """``deny(path)``: opening ``path``, or anything under it, raises PermissionError from then on, as
+    a file or folder without permission does for a user who is not root (tests may run as root, where
+    ``chmod 000`` stops nothing). Covers ``open``, ``Path.open`` / ``read_text`` / ``write_text``."""
+    import builtins
+    import io
+
+    real_open = io.open
+    denied: list[Path] = []
+
+    def guarded(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            path = Path(file).absolute()
+            if any(path == d or d in path.parents for d in denied):
+                raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    monkeypatch.setattr(io, "open", guarded)
+    return lambda path: denied.append(Path(path).absolute())

@@ -15,11 +15,16 @@ def test_two_gold_two_predicted_one_correct() -> None:
     gold = [["B-PER", "L-PER", "O", "U-LOC"]]
     predicted = [["B-PER", "L-PER", "O", "U-ORG"]]
     result = span_f1(gold, predicted)
-    assert (result["precision"], result["recall"], result["f1"], result["support"]) == (0.5, 0.5, 0.5, 2)
+    assert (result["precision"], result["recall"], result["f1"], result["support"]) == (
+        50.0,
+        50.0,
+        50.0,
+        2,
+    )  # percent, as every task
     assert result["per_type"] == {
         "LOC": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1},
         "ORG": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0},
-        "PER": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1},
+        "PER": {"precision": 100.0, "recall": 100.0, "f1": 100.0, "support": 1},
     }
 
 
@@ -36,9 +41,9 @@ def test_per_type_and_micro_average() -> None:
     ]
     # gold 4 entities, predicted 5, correct 2: P = 2/5, R = 2/4, F1 = 2PR / (P + R) = 4/9
     result = span_f1(gold, predicted)
-    assert result["precision"] == pytest.approx(0.4)
-    assert result["recall"] == pytest.approx(0.5)
-    assert result["f1"] == pytest.approx(4 / 9)
+    assert result["precision"] == pytest.approx(40.0)
+    assert result["recall"] == pytest.approx(50.0)
+    assert result["f1"] == pytest.approx(400 / 9)
     assert result["support"] == 4
     per_type = result["per_type"]
     assert list(per_type) == ["LOC", "MISC", "ORG", "PER"]
@@ -46,9 +51,9 @@ def test_per_type_and_micro_average() -> None:
     assert per_type["MISC"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     # ORG: 2 predicted, 1 correct, 1 gold; PER: the same
     for name in ("ORG", "PER"):
-        assert per_type[name]["precision"] == pytest.approx(0.5)
-        assert per_type[name]["recall"] == pytest.approx(1.0)
-        assert per_type[name]["f1"] == pytest.approx(2 / 3)
+        assert per_type[name]["precision"] == pytest.approx(50.0)
+        assert per_type[name]["recall"] == pytest.approx(100.0)
+        assert per_type[name]["f1"] == pytest.approx(200 / 3)
         assert per_type[name]["support"] == 1
 
 
@@ -56,9 +61,9 @@ def test_invalid_predictions_are_repaired_as_conlleval_does() -> None:
     gold = [["O", "B-PER", "L-PER", "O", "B-LOC", "I-LOC", "L-LOC"]]
     # I- after O starts a chunk, a missing L- is closed by O / the sentence end: both spans are right
     predicted = [["O", "I-PER", "L-PER", "O", "B-LOC", "I-LOC", "I-LOC"]]
-    assert span_f1(gold, predicted)["f1"] == 1.0
+    assert span_f1(gold, predicted)["f1"] == 100.0
     # chunks never run across sentences
-    assert span_f1([["O", "U-PER"], ["U-PER", "O"]], [["O", "B-PER"], ["I-PER", "O"]])["f1"] == 1.0
+    assert span_f1([["O", "U-PER"], ["U-PER", "O"]], [["O", "B-PER"], ["I-PER", "O"]])["f1"] == 100.0
 
 
 def test_matches_seqeval_on_the_same_chunks_in_iobes() -> None:
@@ -70,7 +75,7 @@ def test_matches_seqeval_on_the_same_chunks_in_iobes() -> None:
     expected = f1_score(
         [[t.translate(iobes) for t in s] for s in gold], [[t.translate(iobes) for t in s] for s in predicted]
     )
-    assert span_f1(gold, predicted)["f1"] == pytest.approx(expected)
+    assert span_f1(gold, predicted)["f1"] == pytest.approx(100 * expected)
 
 
 def test_no_entities_scores_zero_without_warnings() -> None:

@@ -31,6 +31,7 @@ def test_quickstart_prints_the_comparison_on_generated_data(toy, tmp_path, capsy
     assert "data: generated" in printed and "| task | score | glove | word2vec | elmo | ELMo - GloVe |" in printed
     results = json.loads((out / "results.json").read_text())
     rows = results["heads"]
+    assert {"cpu", "cpu_flags", "cpu_capability", "threads", "torch"} <= set(results["machine"])
     assert {(r["task"], r["embedding"]) for r in rows} == {
         (t, e) for t in quickstart.TASKS for e in quickstart.EMBEDDINGS
     }

@@ -16,10 +16,10 @@ LABELS = ["neg", "neutral", "pos"]
 
 def test_scores_match_hand_computed_values() -> None:
     scores = classification_scores(GOLD, PREDICTED, LABELS)
-    assert scores["accuracy"] == pytest.approx(4 / 6)
+    assert scores["accuracy"] == pytest.approx(100 * 4 / 6)  # percent, as every task
     # F1 per class: neg P 1/2 R 1/2 -> 1/2; neutral P 2/3 R 1 -> 4/5; pos P 1 R 1/2 -> 2/3
-    assert scores["per_class"] == pytest.approx({"neg": 0.5, "neutral": 0.8, "pos": 2 / 3})
-    assert scores["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert scores["per_class"] == pytest.approx({"neg": 50.0, "neutral": 80.0, "pos": 200 / 3})
+    assert scores["macro_f1"] == pytest.approx((50 + 80 + 200 / 3) / 3)
     assert scores["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]  # rows gold, columns predicted
     assert scores["labels"] == LABELS and scores["count"] == 6
     assert json.loads(json.dumps(scores)) == scores  # JSON-able as is
@@ -27,7 +27,7 @@ def test_scores_match_hand_computed_values() -> None:
 
 def test_absent_class_counts_zero_in_macro_f1() -> None:
     scores = classification_scores([0, 1], [0, 1], ["a", "b", "c", "d"])
-    assert scores["accuracy"] == 1.0 and scores["macro_f1"] == pytest.approx(0.5)
+    assert scores["accuracy"] == 100.0 and scores["macro_f1"] == pytest.approx(50.0)
     assert scores["confusion"] == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
 
 

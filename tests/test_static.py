@@ -217,7 +217,7 @@ def test_save_text_round_trip_and_atomic(tmp_path):
         bad.save_text(target)
     assert target.read_bytes() == before  # the old file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vFalse.txt", "vTrue.txt"]  # no temp file left
-    with pytest.raises(ElmoError, match="output folder does not exist"):
+    with pytest.raises(ElmoError, match="does not exist"):
         vectors.save_text(tmp_path / "no" / "v.txt")
 
 

@@ -9,31 +9,16 @@ so import followed by export reproduces the arrays bit for bit.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from elmo_features.atomic import write_text_atomic
 from elmo_features.pretrain.lm import BidirectionalLM
 from elmo_features.weights import expected_shapes, lstm_cell_name, write_weights
 
 OPTIONS_FILE, WEIGHTS_FILE = "options.json", "weights.hdf5"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _gate_order(cells: int) -> np.ndarray:

@@ -30,10 +30,11 @@ from pathlib import Path
 import torch
 from torch import distributed as dist
 
+from elmo_features.atomic import atomic_path, write_text_atomic
 from elmo_features.errors import ElmoError
 from elmo_features.options import BiLMOptions
 from elmo_features.pretrain.corpus import Batch, Batcher, count_corpus, sentence_stream
-from elmo_features.pretrain.export import export, load_official, write_text_atomic
+from elmo_features.pretrain.export import export, load_official
 from elmo_features.pretrain.lm import BidirectionalLM, State
 from elmo_features.pretrain.vocab import Vocabulary
 from elmo_features.weights import read_weights
@@ -144,12 +145,8 @@ def _autocast(cfg: PretrainConfig, device: torch.device):
 
 def _save_atomic(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _gather(obj, world: int) -> list:

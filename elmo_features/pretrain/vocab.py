@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from elmo_features.atomic import write_text_atomic
 from elmo_features.chars import BOS_TOKEN, EOS_TOKEN
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
@@ -65,6 +66,4 @@ class Vocabulary:
         return cls(seen)
 
     def save(self, path: str | Path) -> None:
-        from elmo_features.pretrain.export import write_text_atomic
-
         write_text_atomic(Path(path), "\n".join(self.words) + "\n")

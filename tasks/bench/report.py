@@ -55,7 +55,8 @@ def collect(suite: Suite, out: Path, task: TaskSpec) -> list[RunScores]:
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         split = "test" if isinstance(metrics.get("test"), dict) else "dev"
         entry = found.setdefault(job.run, RunScores(job.run, split))
-        entry.scores.append(float(metrics[split][task.metric]) * task.scale)
+        percent = metrics.get("scale") == "percent"  # run folders from before every task scored in percent: x100
+        entry.scores.append(float(metrics[split][task.metric]) * (1.0 if percent else 100.0))
         entry.seeds.append(job.seed)
         if (folder / RUN_INFO).is_file():
             entry.wall_s.append(json.loads((folder / RUN_INFO).read_text(encoding="utf-8"))["wall_s"])
@@ -64,9 +65,9 @@ def collect(suite: Suite, out: Path, task: TaskSpec) -> list[RunScores]:
     return [found[r] for r in task.runs if r in found]
 
 
-def reduction(baseline: float, score: float, scale: float) -> float:
-    """Relative error reduction in percent: (error_base - error) / error_base, errors = scale - score."""
-    error = scale - baseline
+def reduction(baseline: float, score: float) -> float:
+    """Relative error reduction in percent: (error_base - error) / error_base, errors = 100 - score."""
+    error = 100.0 - baseline
     return 100.0 * (baseline - score) / -error if error else float("nan")
 
 
@@ -88,7 +89,7 @@ def rows(task: TaskSpec, runs: list[RunScores]) -> list[dict[str, Any]]:
         }
         if base is not None and r is not base:
             row["increase"] = round(r.mean - base.mean, 2)
-            row["error_reduction_pct"] = round(reduction(base.mean, r.mean, task.scale), 1)
+            row["error_reduction_pct"] = round(reduction(base.mean, r.mean), 1)
         table.append(row)
     return table
 
@@ -128,7 +129,7 @@ def plot_bars(path: Path, task: TaskSpec, runs: list[RunScores]) -> None:
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(runs), 3.2))
     ax.bar([r.run for r in runs], [r.mean for r in runs], yerr=[r.sd for r in runs], capsize=4, color="#4c72b0")
     low = min(r.mean - r.sd for r in runs)
-    ax.set_ylim(max(0.0, low - 0.1 * (task.scale - low) - 2), min(task.scale, max(r.mean + r.sd for r in runs) + 2))
+    ax.set_ylim(max(0.0, low - 0.1 * (100.0 - low) - 2), min(100.0, max(r.mean + r.sd for r in runs) + 2))
     ax.set_ylabel(f"{runs[0].split} {task.metric}")
     ax.set_title(f"{task.name} (mean ± sd over seeds)")
     fig.tight_layout()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -14,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from elmo_features.atomic import write_text_atomic
+from elmo_features.machine import machine
 from tasks.bench.suite import Job, Suite, jobs
 
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
@@ -30,22 +30,6 @@ def git_revision() -> str:
     if rev.returncode != 0:
         return "unknown"
     return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import torch
-
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def is_done(job: Job, out: Path) -> bool:
@@ -77,7 +61,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         "machine": machine(),
         "epochs": metrics.get("epochs"),
     }
-    (folder / RUN_INFO).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(folder / RUN_INFO, json.dumps(info, indent=1) + "\n")
     return info
 
 

@@ -6,7 +6,6 @@ A suite file::
     tasks:
       - name: ner                      # a label for the tables
         metric: f1                     # the test score in metrics.json to compare
-        scale: 100                     # report scores x 100
         seeds: [0, 1, 2]
         set: [trainer.epochs=10]       # overrides for every run of this task
         baseline: glove                # what error reductions are measured against
@@ -42,7 +41,6 @@ class RunSpec(_Strict):
 class TaskSpec(_Strict):
     name: str
     metric: str = "f1"
-    scale: float = Field(100.0, gt=0)
     seeds: list[int] = Field([0], min_length=1)
     set: list[str] = []
     baseline: str | None = None

@@ -24,6 +24,9 @@ def add_parser(commands) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. trainer.epochs=5"
     )
     train.add_argument("--resume", action="store_true", help="continue RUN_DIR from checkpoints/last.ckpt")
+    train.add_argument(
+        "--quiet", action="store_true", help="no progress bar or progress lines (RUN_DIR/train.log keeps them)"
+    )
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser("evaluate", help="scores of a run's best model, as JSON on stdout")
@@ -48,9 +51,9 @@ def _train(args: argparse.Namespace) -> None:
     from tasks.common.trainer import task_module, train
 
     config = load_config(args.config, args.overrides)
-    metrics = train(config, Path(args.output), resume=args.resume)
+    metrics = train(config, Path(args.output), resume=args.resume, quiet=args.quiet)
     key = task_module(config.task.name).MONITOR
-    summary = [f"{split} {key} {scores[key]:.4f}" for split, scores in metrics.items() if isinstance(scores, dict)]
+    summary = [f"{split} {key} {metrics[split][key]:.2f}" for split in ("dev", "test") if split in metrics]
     if summary:  # DDP ranks other than 0 return no metrics
         print(f"run {args.output}: " + ", ".join(summary), file=sys.stderr)
 
@@ -82,12 +85,14 @@ def _task(run_dir: Path):
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from tasks.common.trainer import write_atomic
+    from elmo_features.atomic import check_output, write_text_atomic
 
     run_dir = Path(args.run_dir)
     task = _task(run_dir)
     if not Path(args.input).is_file():  # fail on a missing input before the model loads
         raise ElmoError(f"no input file at {args.input}")
+    if args.output:
+        check_output(args.output)  # before the work, not after it
     model, vocab, config = task.load_run(run_dir)
     result = task.predict_file(model, vocab, config, args.input)
     if isinstance(result, dict):
@@ -95,6 +100,6 @@ def _predict(args: argparse.Namespace) -> None:
     else:
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in result)
     if args.output:
-        write_atomic(Path(args.output), text)
+        write_text_atomic(args.output, text)
     else:
         sys.stdout.write(text)

@@ -103,7 +103,7 @@ def read_run(run_dir: str | Path, task: str) -> tuple[Any, dict, dict[str, torch
     from tasks.common.trainer import MODEL_FILE, load_state_dict
 
     run_dir = Path(run_dir)
-    for name in ("config.yaml", "vocab.json", MODEL_FILE):
+    for name in ("config.yaml", "vocab.json", MODEL_FILE, "metrics.json"):  # metrics.json comes last
         if not (run_dir / name).is_file():
             raise ElmoError(f"{run_dir} is not a finished run folder (no {name})")
     config = load_config(str(run_dir / "config.yaml"))

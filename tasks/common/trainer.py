@@ -27,7 +27,7 @@ import importlib
 import io
 import json
 import os
-import tempfile
+import signal
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,25 +35,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
 from elmo_features.errors import ElmoError
+from elmo_features.machine import machine
 from tasks.common.config import TrainConfig, dump_config
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
 LOG = "logs/metrics.csv"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def task_module(name: str):
@@ -133,6 +122,13 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._gold, self._pred = [], []
             self.log(monitor_name(task), float(scores[task.MONITOR]), prog_bar=True, sync_dist=True)
 
+        def on_save_checkpoint(self, checkpoint: dict) -> None:
+            checkpoint["torch_rng"] = torch.get_rng_state()  # dropout's: --resume continues the same draws
+
+        def on_load_checkpoint(self, checkpoint: dict) -> None:
+            if "torch_rng" in checkpoint:
+                torch.set_rng_state(checkpoint["torch_rng"])
+
         def configure_optimizers(self):
             params = [p for p in self.model.parameters() if p.requires_grad]
             trainer = config.trainer
@@ -178,7 +174,7 @@ def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
@@ -188,9 +184,25 @@ def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) 
             raise ElmoError(f"cannot resume: no checkpoint at {last} (train without --resume first)")
         _check_same_run(run_dir / "config.yaml", config)
         return last
-    if rank == 0 and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
+    if rank == 0:
+        check_output_folder(run_dir)  # before the data is read: a file in the way, a folder refusing writes
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ElmoError(f"run folder {run_dir} exists and is not empty (use --resume to continue it, or a new -o)")
     return None
+
+
+def _fit(trainer, module, **kwargs) -> None:
+    """``trainer.fit``, where Ctrl-C is a KeyboardInterrupt as everywhere else: Lightning turns it into
+    ``sys.exit(1)`` and leaves SIGINT ignored. The checkpoints of the finished epochs stay, for --resume."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, **kwargs)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
@@ -199,6 +211,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
+
+    from tasks.common.progress import ProgressLines, StderrBar, log, run_log, show_bar
+    from tasks.common.run_report import write_run_report
 
     run_dir = Path(run_dir)
     rank = env_rank()
@@ -211,8 +226,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     built = task.build(config)  # reads and checks the data before anything is written
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / "config.yaml", dump_config(config))
-        write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(run_dir / "config.yaml", dump_config(config))
+        write_text_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
@@ -222,6 +237,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     if has_dev:
         checkpoint = ModelCheckpoint(filename="best", monitor=monitor, mode="max", save_top_k=1, **folder)
         callbacks += [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)]
+    callbacks += [ProgressLines()] + ([StderrBar()] if show_bar(quiet) else [])
     if quiet:
         import logging
 
@@ -241,54 +257,64 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         log_every_n_steps=1,
         num_sanity_val_steps=0,
         enable_model_summary=False,
-        enable_progress_bar=not quiet,
+        enable_progress_bar=show_bar(quiet),
         limit_val_batches=None if has_dev else 0,
     )
     resumed_from, history = None, []
     if last is not None:
         resumed_from = int(load_safely(last)["epoch"]) + 1
         history = _read_log(run_dir / LOG, resumed_from)  # the CSVLogger deletes the old file on start
-    module = _lightning_module(built.model, task, config)
-    with warnings.catch_warnings():
-        if last is not None:  # expected on resume: the folders hold the run being continued
-            warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists")
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
-        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the frozen biLM, by design
-        warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
-        trainer.fit(
-            module,
-            train_dataloaders=built.train_loader,
-            val_dataloaders=built.validation_loader,
-            ckpt_path=last,
-            weights_only=True,  # the checkpoint is read without unpickling code
+    with run_log(run_dir / "train.log" if rank == 0 else None, quiet):
+        module = _lightning_module(built.model, task, config)
+        with warnings.catch_warnings():
+            if last is not None:  # expected on resume: the folders hold the run being continued
+                warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists")
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+            warnings.filterwarnings(
+                "ignore", message=r"Found \d+ module\(s\) in eval mode"
+            )  # the frozen biLM, by design
+            warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
+            _fit(
+                trainer,
+                module,
+                train_dataloaders=built.train_loader,
+                val_dataloaders=built.validation_loader,
+                ckpt_path=last,
+                weights_only=True,  # the checkpoint is read without unpickling code
+            )
+
+        if not trainer.is_global_zero:
+            return {}
+        if history:
+            _prepend_log(run_dir / LOG, history)
+
+        best = (
+            Path(checkpoint.best_model_path)
+            if checkpoint is not None and checkpoint.best_model_path
+            else run_dir / CHECKPOINTS / "last.ckpt"
         )
+        best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        state = {k.removeprefix("model."): v for k, v in best_checkpoint["state_dict"].items()}
+        built.model.load_state_dict(state)
+        with atomic_path(run_dir / MODEL_FILE) as tmp:
+            torch.save(state, tmp)
 
-    if not trainer.is_global_zero:
-        return {}
-    if history:
-        _prepend_log(run_dir / LOG, history)
-
-    best = (
-        Path(checkpoint.best_model_path)
-        if checkpoint is not None and checkpoint.best_model_path
-        else run_dir / CHECKPOINTS / "last.ckpt"
-    )
-    best_checkpoint = torch.load(best, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("model."): v for k, v in best_checkpoint["state_dict"].items()}
-    built.model.load_state_dict(state)
-    torch.save(state, run_dir / MODEL_FILE)
-
-    metrics: dict[str, Any] = {}
-    if built.validation is not None:
-        metrics["dev"] = task.evaluate(built.model, built.validation, config)
-    if built.test is not None:
-        metrics["test"] = task.evaluate(built.model, built.test, config)
-    metrics["epochs"] = int(trainer.current_epoch)
-    metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
-    metrics["global_step"] = int(trainer.global_step)
-    metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
-    metrics["devices"] = devices
-    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    if hasattr(task, "write_report"):
-        task.write_report(run_dir, metrics)
-    return metrics
+        metrics: dict[str, Any] = {}
+        if built.validation is not None:
+            metrics["dev"] = task.evaluate(built.model, built.validation, config)
+        if built.test is not None:
+            metrics["test"] = task.evaluate(built.model, built.test, config)
+        metrics["scale"] = "percent"  # every task's scores (F1, accuracy, EM) are 0-100
+        metrics["epochs"] = int(trainer.current_epoch)
+        metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
+        metrics["global_step"] = int(trainer.global_step)
+        metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
+        metrics["devices"] = devices
+        write_run_report(run_dir, task, built, config, metrics, monitor, run_dir / LOG)
+        metrics["machine"] = machine()
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: the run is finished
+        summary = ", ".join(
+            f"{k} {task.MONITOR} {metrics[k][task.MONITOR]:.2f}" for k in ("dev", "test") if k in metrics
+        )
+        log.info("finished %s: %s", run_dir, summary)
+        return metrics

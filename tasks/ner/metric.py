@@ -4,7 +4,8 @@ An entity counts as correct only when both its boundaries and its type match. Ta
 BIOUL (as the reader and the tagger give them); each sequence is turned into IOB2 with the
 same chunks (an invalid one repaired as conlleval does, see :mod:`tasks.ner.tags`) and
 scored by seqeval's default, conlleval-compatible mode. Scores with no predicted (or no
-gold) entities are 0, as in conlleval.
+gold) entities are 0, as in conlleval. Scores are percentages (0-100), as conlleval prints them and
+as every task of this package reports them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tasks.ner.tags import bioul_to_iob2
 
 
 def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
-    """``{"precision", "recall", "f1", "support", "per_type": {TYPE: {same keys}}}``; micro-averaged
+    """``{"precision", "recall", "f1", "support", "per_type": {TYPE: {same keys}}}`` in percent; micro-averaged
     overall, support = number of gold entities."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
@@ -35,4 +36,9 @@ def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
 
 
 def _scores(precision, recall, f1, support) -> dict:
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support)}
+    return {
+        "precision": 100.0 * float(precision),
+        "recall": 100.0 * float(recall),
+        "f1": 100.0 * float(f1),
+        "support": int(support),
+    }

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
@@ -27,6 +28,7 @@ from tasks.ner.reader import load_split
 from tasks.ner.tags import bioul_to_iob2
 
 MONITOR = "f1"
+BREAKDOWN = "per_type"  # the scores per entity type in evaluate's result
 PREFIXES = ("B", "I", "L", "U")
 
 
@@ -148,6 +150,18 @@ def gold_and_predicted(model: NerTagger, batch) -> tuple[list[list[str]], list[l
 
 def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
     return span_f1(gold, predicted)
+
+
+def write_predictions(model: NerTagger, split: Split, config: TrainConfig, stem: Path) -> Path:
+    """``token gold predicted`` lines (IOB2, a blank line between sentences) of ``split``: what conlleval
+    reads (``<stem>.conll``)."""
+    path = stem.with_suffix(".conll")
+    predicted = predict(model, split.tokens, config.trainer.batch_size)
+    lines = []
+    for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
+        lines += [f"{t} {g} {p}" for t, g, p in zip(tokens, bioul_to_iob2(gold), tags, strict=True)] + [""]
+    write_text_atomic(path, "\n".join(lines))
+    return path
 
 
 def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:

@@ -9,6 +9,7 @@ text. Scores are the official exact match and F1 (0-100); early stopping follows
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,12 +18,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
+from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json, tokenize
@@ -31,6 +33,8 @@ from tasks.qa.reader import truncate_for_training as truncate
 log = logging.getLogger(__name__)
 
 MONITOR = "f1"
+BREAKDOWN = "per_question"  # the scores per question word in evaluate's result
+WH_WORDS = ("what", "who", "whom", "whose", "when", "where", "which", "why", "how")
 
 
 @dataclass
@@ -164,9 +168,35 @@ def score(gold: list[list[str]], predicted: list[str]) -> dict:
     return squad_scores(gold, predicted)
 
 
+def question_word(question: Sequence[str]) -> str:
+    """The first wh-word of a question ("In what year ..." -> "what"), else "other"."""
+    return next((w for w in (t.lower() for t in question) if w in WH_WORDS), "other")
+
+
 def evaluate(model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
-    """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode."""
-    return score_batches(model, loader(split.examples, config.trainer.batch_size, False), gold_and_predicted, score)
+    """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode, with the same
+    scores per question word (``per_question``)."""
+    was_training = model.training
+    try:
+        answers = predict(model, split.examples, config.trainer.batch_size)
+    finally:
+        model.train(was_training)
+    groups: dict[str, list[QaExample]] = {}
+    for example in split.examples:
+        groups.setdefault(question_word(example.question), []).append(example)
+    result = score([e.answers for e in split.examples], [answers[e.id] for e in split.examples])
+    result["per_question"] = {
+        word: score([e.answers for e in rows], [answers[e.id] for e in rows]) for word, rows in sorted(groups.items())
+    }
+    return result
+
+
+def write_predictions(model: Bidaf, split: SquadSplit, config: TrainConfig, stem: Path) -> Path:
+    """``{question_id: answer}`` of ``split``, the official format ``squad-eval`` reads (``<stem>.json``)."""
+    path = stem.with_suffix(".json")
+    answers = predict(model, split.examples, config.trainer.batch_size)
+    write_text_atomic(path, json.dumps(answers, ensure_ascii=False, indent=1) + "\n")
+    return path
 
 
 # ---------------------------------------------------------------------------- runs

@@ -9,7 +9,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
 def classification_scores(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict:
-    """``{"accuracy", "macro_f1", "per_class": {label: f1}, "confusion", "labels", "count"}`` for class ids
+    """``{"accuracy", "macro_f1", "per_class": {label: f1}, "confusion", "labels", "count"}``, scores in percent
+    (0-100, as every task of this package reports them), for class ids
     ``0..len(labels)-1``. ``confusion[i][j]`` counts gold class i predicted as j; classes never seen nor
     predicted count 0 in macro-F1 (every class of ``labels`` is averaged, as in the SST literature)."""
     if len(gold) != len(predicted):
@@ -26,9 +27,9 @@ def classification_scores(gold: Sequence[int], predicted: Sequence[int], labels:
         }
     per_class = f1_score(gold, predicted, labels=ids, average=None, zero_division=0.0)
     return {
-        "accuracy": float(accuracy_score(gold, predicted)),
-        "macro_f1": float(per_class.mean()),
-        "per_class": {label: float(f) for label, f in zip(labels, per_class, strict=True)},
+        "accuracy": 100.0 * float(accuracy_score(gold, predicted)),
+        "macro_f1": 100.0 * float(per_class.mean()),
+        "per_class": {label: 100.0 * float(f) for label, f in zip(labels, per_class, strict=True)},
         "confusion": confusion_matrix(gold, predicted, labels=ids).tolist(),
         "labels": list(labels),
         "count": len(gold),

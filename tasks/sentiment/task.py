@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
@@ -26,6 +27,7 @@ from tasks.sentiment.model import SentimentClassifier
 from tasks.sentiment.reader import load_split
 
 MONITOR = "accuracy"
+BREAKDOWN = "per_class"  # the F1 per class in evaluate's result
 LABELS = {
     5: ["very negative", "negative", "neutral", "positive", "very positive"],
     2: ["negative", "positive"],
@@ -150,12 +152,24 @@ def evaluate(model: SentimentClassifier, split: Split, config: TrainConfig) -> d
     return score_batches(model, batches, gold_and_predicted, lambda g, p: score(g, p, model.labels))
 
 
+def write_predictions(model: SentimentClassifier, split: Split, config: TrainConfig, stem: Path) -> Path:
+    """``gold<TAB>predicted<TAB>text`` lines of ``split``, with a header (``<stem>.tsv``)."""
+    path = stem.with_suffix(".tsv")
+    predicted = predict(model, split.tokens, config.trainer.batch_size).argmax(dim=-1).tolist()
+    rows = ["gold\tpredicted\ttext"] + [
+        f"{model.labels[g]}\t{model.labels[p]}\t{' '.join(t)}"
+        for g, p, t in zip(split.labels, predicted, split.tokens, strict=True)
+    ]
+    write_text_atomic(path, "\n".join(rows) + "\n")
+    return path
+
+
 def write_report(run_dir: str | Path, metrics: dict) -> None:
     """``confusion_<split>.png`` for each scored split of a finished run."""
     for split in ("dev", "test"):
         scores = metrics.get(split)
         if isinstance(scores, dict) and "confusion" in scores:
-            title = f"{split}: accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f}"
+            title = f"{split}: accuracy {scores['accuracy']:.1f}, macro-F1 {scores['macro_f1']:.1f}"
             save_confusion_png(scores["confusion"], scores["labels"], Path(run_dir) / f"confusion_{split}.png", title)
 
 
