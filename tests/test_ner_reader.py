@@ -204,12 +204,14 @@ def test_load_split_reads_file_folder_and_data_dir(tmp_path: Path, no_hub: list)
         load_split("mini", "test")
     with pytest.raises(ElmoError, match=r"CoNLL file not found: missing/train\.txt "):
         load_split("missing/train.txt", "train")
+    with pytest.raises(ElmoError, match=r"^CoNLL file not found: conll2003 .*named hub:NAME\)$"):
+        load_split("conll2003", "train")  # a typo or a missing folder is a missing file, never a hub download
     assert no_hub == []
 
 
 def test_load_split_offline_hub_is_one_line_error(no_hub: list) -> None:
     with pytest.raises(ElmoError) as error:
-        load_split("conll2003", "validation")
+        load_split("hub:conll2003", "validation")
     message = str(error.value)
     assert "\n" not in message and message.startswith("cannot load 'conll2003' split 'validation'")
     assert message.endswith("pass a local CoNLL file path, or set DATA_DIR to the folder that holds it")
@@ -232,12 +234,12 @@ def test_load_split_converts_hub_class_labels(monkeypatch: pytest.MonkeyPatch, t
     )
     calls: list = []
     monkeypatch.setattr(reader.datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or hub)
-    data = load_split("someone/ner-set", "train")
+    data = load_split("hub:someone/ner-set", "train")
     assert calls == [(("someone/ner-set",), {"split": "train"})]
     assert data.column_names == ["tokens", "tags", "line"]
     assert data["tags"] == [["B-PER", "L-PER", "O", "U-LOC"], ["O"]] and data["line"] == [1, 2]
     with pytest.raises(ElmoError, match=r"someone/ner-set\[train\] row 1: unknown tag 'B-PER' \(not in"):
-        load_split("someone/ner-set", "train", labels=["B-LOC"])
+        load_split("hub:someone/ner-set", "train", labels=["B-LOC"])
     monkeypatch.setattr(reader.datasets, "load_dataset", lambda *a, **k: hub.select([]))
     with pytest.raises(ElmoError, match=r"^someone/ner-set\[test\]: no sentences$"):
-        load_split("someone/ner-set", "test")
+        load_split("hub:someone/ner-set", "test")

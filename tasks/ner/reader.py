@@ -17,7 +17,7 @@ import datasets
 
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
-from tasks.common.data import load_hub_split, looks_like_path, split_file
+from tasks.common.data import hub_name, load_hub_split, split_file
 from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
 
 FEATURES = datasets.Features(
@@ -27,7 +27,6 @@ FEATURES = datasets.Features(
         "line": datasets.Value("int64"),
     }
 )
-_FILE_SUFFIXES = {".txt", ".conll", ".conllu", ".tsv", ".iob", ".iob1", ".iob2", ".bio", ".bioul", ".bioes"}
 
 
 def _tag_checker(scheme: Scheme, labels: Sequence[str] | None) -> Callable[[str], str | None]:
@@ -117,15 +116,12 @@ def load_split(
     **columns,
 ) -> datasets.Dataset:
     """One split from a CoNLL file, a folder holding ``<split>.txt`` (also looked up under
-    :func:`data_dir`), or else a hub dataset name (``tokens`` + ``ner_tags`` columns; never runs
+    :func:`data_dir`), or a hub dataset ``hub:NAME`` (``tokens`` + ``ner_tags`` columns; never runs
     remote code). ``columns`` (token_column, tag_column, separator) go to :func:`read_conll`."""
-    path = split_file(source, split, (".txt", ""))
-    if path is not None:
-        return read_conll(path, scheme=scheme, labels=labels, **columns)
-    name = str(source)
-    if looks_like_path(source, _FILE_SUFFIXES):
-        raise ElmoError(f"CoNLL file not found: {name} (relative names are also looked up under DATA_DIR)")
-    return _from_hub(name, split, scheme, labels)
+    name = hub_name(source)
+    if name is not None:
+        return _from_hub(name, split, scheme, labels)
+    return read_conll(split_file(source, split, (".txt", ""), "CoNLL"), scheme=scheme, labels=labels, **columns)
 
 
 def _from_hub(name: str, split: str, scheme: Scheme, labels: Sequence[str] | None) -> datasets.Dataset:
