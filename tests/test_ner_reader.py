@@ -145,8 +145,9 @@ def test_columns_bioul_input_and_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "kwargs", "message"),
     [
-        ("a B-PER\nb\n", {}, "data.txt:2: 1 columns, expected 2"),
-        ("a x B-PER\n\nb O\n", {}, "data.txt:3: 2 columns, expected 3"),
+        ("a B-PER\nb\n", {}, "data.txt:2: 1 columns, expected 2, in 'b'"),
+        ("a x B-PER\n\nb O\n", {}, "data.txt:3: 2 columns, expected 3, in 'b O'"),
+        ("a B-PER\nb\u00a0O\n", {"separator": " "}, "data.txt:2: 1 columns, expected 2, in 'b\\xa0O'"),
         ("a O\nb X-PER\n", {}, "data.txt:2: unknown tag 'X-PER' (IOB2 tags are O or B/I-TYPE)"),
         ("a O\nb L-PER\n", {}, "data.txt:2: unknown tag 'L-PER' (IOB2 tags are O or B/I-TYPE)"),
         (
@@ -154,7 +155,7 @@ def test_columns_bioul_input_and_labels(tmp_path: Path) -> None:
             {"labels": ["B-PER", "I-PER"]},
             "data.txt:2: unknown tag 'I-LOC' (not in the given labels)",
         ),
-        ("a O\n", {"tag_column": 3}, "data.txt:1: 2 columns, no column 3"),
+        ("a O\n", {"tag_column": 3}, "data.txt:1: 2 columns, no column 3 in 'a O'"),
         ("", {}, "data.txt: no sentences"),
         ("-DOCSTART- O\n\n\n", {}, "data.txt: no sentences"),
         (b"a O\n\xe9t\xe9 O\n", {}, "data.txt:2: not valid UTF-8 (byte 0xe9)"),

@@ -92,9 +92,9 @@ def read_conll(
             width = len(fields)
             for column in (token_column, tag_column):
                 if not -width <= column < width:
-                    raise ElmoError(f"{path}:{number}: {width} columns, no column {column}")
+                    raise ElmoError(f"{path}:{number}: {width} columns, no column {column} in {line!r}")
         elif len(fields) != width:
-            raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}")
+            raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}, in {line!r}")
         tag = fields[tag_column]
         problem = unknown(tag)
         if problem:
