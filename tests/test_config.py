@@ -138,11 +138,18 @@ def test_misspelt_key_deep_inside_concat_parts(tmp_path):
         ({"task": {"name": "pos"}}, "task.name: unknown task 'pos' (valid: ner, sentiment, qa)"),
         ({"task": {"name": "nerr"}}, "task.name: unknown task 'nerr'; did you mean 'ner'?"),
         ({"model": {"hidden": "wide"}}, "model.hidden: Input should be a valid integer"),
+        ({"data": {"train": "t", "separator": ""}}, "data.separator: Value error, an empty separator cannot split"),
     ],
 )
 def test_bad_values_are_one_line_errors(tmp_path, section, expected):
     path = write(tmp_path, {**MINIMAL, **section})
     assert error_of(load_config, path).startswith(f"{path}: {expected}")
+
+
+@pytest.mark.parametrize(("override", "separator"), [("tab", "\t"), ("\\t", "\t"), ("space", " "), ("';'", ";")])
+def test_separator_names(tmp_path, override, separator):
+    config = load_config(write(tmp_path, MINIMAL), [f"data.separator={override}"])
+    assert config.data.separator == separator
 
 
 def test_misspelling_is_named_before_the_required_key_it_leaves_missing(tmp_path):

@@ -169,6 +169,26 @@ def test_bad_input_is_one_line_error(tmp_path: Path, text: str, kwargs: dict, me
     assert str(error.value) == (message if message.startswith("unknown tag scheme") else f"{tmp_path}/{message}")
 
 
+def test_strip_prefix_and_the_warning_when_most_tokens_share_one(tmp_path: Path, caplog) -> None:
+    path = write(tmp_path, "en:Ann B-PER\nen:ran O\n.\tO\n\nen:Bo B-PER\n")
+    with caplog.at_level("WARNING"):
+        assert read_conll(path)["tokens"] == [["en:Ann", "en:ran", "."], ["en:Bo"]]
+    assert "3 of 4 tokens start with 'en:'" in caplog.text and "data.strip_prefix: 'en:'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert read_conll(path, strip_prefix="en:")["tokens"] == [["Ann", "ran", "."], ["Bo"]]
+        read_conll(write(tmp_path, "Ann B-PER\nhttp://x O\n", "few.txt"))  # half the tokens: no warning
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(("separator", "fields"), [("tab", ["a b", "O"]), ("\\t", ["a b", "O"])])
+def test_separator_names_and_empty_separator(tmp_path: Path, separator: str, fields: list[str]) -> None:
+    path = write(tmp_path, "a b\tO\n")
+    assert read_conll(path, separator=separator)["tokens"] == [[fields[0]]]
+    with pytest.raises(ElmoError, match=r"data\.txt: separator '': an empty separator cannot split columns"):
+        read_conll(path, separator="")
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ElmoError, match=r"CoNLL file not found: .*nope\.txt"):
         read_conll(tmp_path / "nope.txt")

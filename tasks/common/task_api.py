@@ -109,7 +109,12 @@ def read_run(run_dir: str | Path, task: str) -> tuple[Any, dict, dict[str, torch
     config = load_config(str(run_dir / "config.yaml"))
     if config.task.name != task:
         raise ElmoError(f"{run_dir} is a {config.task.name!r} run, not a {task!r} run")
-    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    try:
+        vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ElmoError(f"{run_dir / 'vocab.json'} is damaged ({str(err)[:120]}); train the run again") from None
+    if not isinstance(vocab, dict):
+        raise ElmoError(f"{run_dir / 'vocab.json'} is damaged (not a JSON object); train the run again")
     return config, vocab, load_state_dict(run_dir / MODEL_FILE)
 
 

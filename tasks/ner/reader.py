@@ -9,7 +9,10 @@ line where the sentence starts (for hub data, the 1-based row number).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import datasets
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
 from tasks.common.data import hub_name, load_hub_split, split_file
+from tasks.ner.config import parse_separator
 from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
 
 FEATURES = datasets.Features(
@@ -27,6 +31,28 @@ FEATURES = datasets.Features(
         "line": datasets.Value("int64"),
     }
 )
+
+
+log = logging.getLogger(__name__)
+_PREFIX = re.compile(r"[A-Za-z]{1,8}:(?=.)")  # a language or source code before a token: en:Paris, wiki:Paris
+
+
+def check_prefixes(tokens: list[list[str]], where: str) -> None:
+    """Warn when most tokens of a file share a prefix such as ``en:`` (vectors will not match them)."""
+    counts = Counter(m.group() for sentence in tokens for t in sentence if (m := _PREFIX.match(t)))
+    total = sum(map(len, tokens))
+    if counts and total:
+        prefix, count = counts.most_common(1)[0]
+        if count > total / 2:
+            log.warning(
+                "%s: %d of %d tokens start with %r (no word vectors will match them); "
+                "set data.strip_prefix: %r to remove it",
+                where,
+                count,
+                total,
+                prefix,
+                prefix,
+            )
 
 
 def _tag_checker(scheme: Scheme, labels: Sequence[str] | None) -> Callable[[str], str | None]:
@@ -63,10 +89,17 @@ def read_conll(
     separator: str | None = None,
     scheme: Scheme = "IOB2",
     labels: Sequence[str] | None = None,
+    strip_prefix: str | None = None,
 ) -> datasets.Dataset:
     """Read a CoNLL column file line by line; tags are checked against ``scheme`` (and ``labels``:
-    the tags allowed as written in the file, ``O`` always allowed) and converted to BIOUL."""
+    the tags allowed as written in the file, ``O`` always allowed) and converted to BIOUL.
+    ``strip_prefix`` is removed from the tokens that start with it; without it, a prefix most tokens
+    share is a warning (:func:`check_prefixes`)."""
     path = Path(path)
+    try:
+        separator = parse_separator(separator)
+    except ValueError as err:
+        raise ElmoError(f"{path}: separator {separator!r}: {err}") from None
     unknown = _tag_checker(scheme, labels)
     all_tokens: list[list[str]] = []
     all_tags: list[list[str]] = []
@@ -101,9 +134,11 @@ def read_conll(
             raise ElmoError(f"{path}:{number}: {problem}")
         if not tokens:
             start = number
-        tokens.append(fields[token_column])
+        tokens.append(fields[token_column].removeprefix(strip_prefix) if strip_prefix else fields[token_column])
         tags.append(tag)
     end_sentence()
+    if not strip_prefix:
+        check_prefixes(all_tokens, str(path))
     return _dataset(all_tokens, all_tags, lines, str(path))
 
 
@@ -117,7 +152,7 @@ def load_split(
 ) -> datasets.Dataset:
     """One split from a CoNLL file, a folder holding ``<split>.txt`` (also looked up under
     :func:`data_dir`), or a hub dataset ``hub:NAME`` (``tokens`` + ``ner_tags`` columns; never runs
-    remote code). ``columns`` (token_column, tag_column, separator) go to :func:`read_conll`."""
+    remote code). ``columns`` (token_column, tag_column, separator, strip_prefix) go to :func:`read_conll`."""
     name = hub_name(source)
     if name is not None:
         return _from_hub(name, split, scheme, labels)

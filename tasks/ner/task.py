@@ -50,6 +50,7 @@ def read_split(config: TrainConfig, name: str, source: str | None = None) -> Spl
         token_column=data.token_column,
         tag_column=data.tag_column,
         separator=data.separator,
+        strip_prefix=data.strip_prefix,
     )
     return Split(name, [list(t) for t in dataset["tokens"]], [list(t) for t in dataset["tags"]])
 
