@@ -26,10 +26,11 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import hashlib
 import lzma
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -157,6 +158,26 @@ def build_matrix(
                 matrix[i] = vectors.vectors[row]
                 hits += 1
     return matrix, hits
+
+
+def coverage(vectors: StaticVectors, words: Sequence[str]) -> dict[str, int]:
+    """How many of ``words`` the vectors hold exactly, only lower-cased (``Paris`` as ``paris``), or not at all."""
+    exact = sum(w in vectors.index for w in words)
+    lower = sum(w not in vectors.index and w.lower() in vectors.index for w in words)
+    return {"words": len(words), "exact": exact, "lower_cased": lower, "missing": len(words) - exact - lower}
+
+
+def fingerprint(path: str | Path) -> str:
+    """The size and a sha256 of the first and last MiB of a vectors file (of its zip, for a member):
+    cheap on a 5 GB file, and different when the file is replaced."""
+    path = _Source.resolve(path).path
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(size - (1 << 20), 0))
+        digest.update(handle.read(1 << 20))
+    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def read_corpus(path: str | Path) -> Iterator[list[str]]:

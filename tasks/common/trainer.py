@@ -27,6 +27,7 @@ import importlib
 import io
 import json
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -35,8 +36,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from elmo_features.embedders import coverage_line
 from elmo_features.errors import ElmoError
 from tasks.common.config import TrainConfig, dump_config
+from tasks.common.task_api import vector_coverage, vector_sources
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
@@ -207,7 +210,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / "config.yaml", dump_config(config))
-        write_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
+        vocab = {**built.vocab, "vectors": vector_sources(built.model)}  # new words' vectors at predict time
+        write_atomic(run_dir / "vocab.json", json.dumps(vocab, ensure_ascii=False, indent=1) + "\n")
+        if not quiet:
+            for coverage in vector_coverage(built.model):
+                print(coverage_line(coverage), file=sys.stderr)
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
@@ -283,6 +290,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     metrics["global_step"] = int(trainer.global_step)
     metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
     metrics["devices"] = devices
+    metrics["vector_coverage"] = vector_coverage(built.model)
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     if hasattr(task, "write_report"):
         task.write_report(run_dir, metrics)

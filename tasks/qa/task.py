@@ -22,7 +22,15 @@ from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
+from tasks.common.task_api import (
+    Built,
+    add_pretrained,
+    embedder_for_run,
+    prepare_embedder,
+    read_run,
+    restore,
+    score_batches,
+)
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json, tokenize
@@ -173,12 +181,13 @@ def evaluate(model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
 def load_run(run_dir: str | Path) -> tuple[Bidaf, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabulary and its config."""
     config, vocab, state = read_run(run_dir, "qa")
-    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    embedder = embedder_for_run(config.embedder, vocab, state)
     return restore(make_model(config, embedder, vocab["chars"]), state, run_dir), vocab, config
 
 
 def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -> dict[str, str]:
     """``{question_id: answer_text}`` over whole passages."""
+    add_pretrained(model, [t for e in examples for t in (e.question, e.tokens)])  # new words: pretrained vectors
     model.eval()
     out: dict[str, str] = {}
     for question, passage, _ in loader(examples, batch_size, False):
@@ -186,7 +195,12 @@ def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -
     return {e.id: out[e.id] for e in examples}
 
 
-def predict_file(model: Bidaf, vocab: dict, config: TrainConfig, path: str | Path) -> dict[str, str]:
+PREDICT_FORMATS = ("squad",)  # `predict --format`
+
+
+def predict_file(
+    model: Bidaf, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "squad"
+) -> dict[str, str]:
     """SQuAD-format JSON in (answers optional) -> ``{question_id: answer_text}``, the official format."""
     split = parse_squad(read_squad_json(path), str(path))
     return predict(model, split.examples, config.trainer.batch_size)

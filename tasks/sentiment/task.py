@@ -20,7 +20,15 @@ from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
+from tasks.common.task_api import (
+    Built,
+    add_pretrained,
+    embedder_for_run,
+    prepare_embedder,
+    read_run,
+    restore,
+    score_batches,
+)
 from tasks.sentiment.metric import classification_scores, save_confusion_png
 from tasks.sentiment.model import SentimentClassifier
 from tasks.sentiment.reader import load_split
@@ -163,7 +171,7 @@ def write_report(run_dir: str | Path, metrics: dict) -> None:
 def load_run(run_dir: str | Path) -> tuple[SentimentClassifier, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabulary and its config."""
     config, vocab, state = read_run(run_dir, "sentiment")
-    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    embedder = embedder_for_run(config.embedder, vocab, state)
     return restore(make_model(config, embedder, vocab["labels"]), state, run_dir), vocab, config
 
 
@@ -182,6 +190,7 @@ def read_texts(path: str | Path) -> list[str]:
 
 def predict(model: SentimentClassifier, texts: Sequence[Sequence[str]], batch_size: int = 32) -> torch.Tensor:
     """(N, K) class probabilities of tokenised texts, in input order."""
+    add_pretrained(model, texts)  # words the run never saw get their pretrained vectors
     out = torch.zeros(len(texts), len(model.labels))
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     model.eval()
@@ -191,7 +200,12 @@ def predict(model: SentimentClassifier, texts: Sequence[Sequence[str]], batch_si
     return out
 
 
-def predict_file(model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path) -> list[dict]:
+PREDICT_FORMATS = ("text",)  # `predict --format`
+
+
+def predict_file(
+    model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "text"
+) -> list[dict]:
     """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts."""
     texts = read_texts(path)
     probabilities = predict(model, [text.split() for text in texts], config.trainer.batch_size)
