@@ -186,7 +186,7 @@ class _Block(BaseModel):
 
 class StaticConfig(_Block):
     type: Literal["glove", "word2vec", "fasttext", "random"]
-    path: str | None = None
+    path: str | list[str] | None = None  # a list: the first file that exists (a fallback when a big one is absent)
     format: str = "auto"
     dim: int | None = None
     trainable: bool = False
@@ -260,16 +260,30 @@ def _build(config, vocabulary: list[str]) -> TokenEmbedder:
     else:
         if not config.path:
             raise ElmoError(f"embedder: type {config.type!r} needs 'path'")
-        vectors = load_vectors(config.path, vocabulary=vocabulary, format=config.format)
+        path = _first_existing(config.path)
+        vectors = load_vectors(path, vocabulary=vocabulary, format=config.format)
     words = ["@@PADDING@@", "@@UNKNOWN@@", *vocabulary]
     matrix, _ = build_matrix(vectors, words, config.dim or vectors.dim, seed=config.seed)
     if vectors is None:
         return StaticEmbedder(words, matrix, trainable=True)
-    source = {"path": str(Path(config.path).expanduser().resolve()), "format": config.format}
-    embedder = StaticEmbedder(words, matrix, config.trainable, {**source, "fingerprint": fingerprint(config.path)})
-    embedder.coverage = {"path": config.path, **coverage(vectors, vocabulary)}
+    source = {"path": str(Path(path).expanduser().resolve()), "format": config.format}
+    embedder = StaticEmbedder(words, matrix, config.trainable, {**source, "fingerprint": fingerprint(path)})
+    embedder.coverage = {"path": path, **coverage(vectors, vocabulary)}
     _check_coverage(embedder.coverage, config.allow_no_match)
     return embedder
+
+
+def _first_existing(paths: str | list[str]) -> str:
+    """``paths`` itself, or the first of a list that exists (a warning names it when it is not the first);
+    when none does, the first, so the error names the file the config asked for."""
+    if isinstance(paths, str):
+        return paths
+    if not paths:
+        raise ElmoError("embedder: 'path' is an empty list")
+    found = next((p for p in paths if Path(p).expanduser().exists()), paths[0])
+    if found != paths[0]:
+        log.warning("vectors: %s is absent; using %s", paths[0], found)
+    return found
 
 
 def coverage_line(c: dict) -> str:

@@ -74,14 +74,17 @@ def test_elmo_config_is_glove_concatenated_with_elmo(dummy_env):
     embedder = load_config("ner/conll2003_elmo").embedder
     glove, elmo = embedder["parts"]
     assert embedder["type"] == "concat" and glove["type"] == "glove" and elmo["type"] == "elmo"
-    assert glove["path"] == f"{dummy_env}/no-glove.txt"
+    assert glove["path"] == [f"{dummy_env}/no-glove.txt", f"{dummy_env}/no-data/glove/glove.6B.50d.txt.gz"]
     assert (elmo["model"], elmo["dropout"], elmo["l2"], elmo["cache"]) == ("original", 0.5, 0.001, True)
 
 
 def test_nested_default_used_when_variable_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GLOVE_PATH", raising=False)
-    assert load_config("ner/conll2003_glove").embedder["path"] == f"{tmp_path}/glove/glove.6B.100d.txt"
+    assert load_config("ner/conll2003_glove").embedder["path"] == [
+        f"{tmp_path}/glove/glove.6B.100d.txt",
+        f"{tmp_path}/glove/glove.6B.50d.txt.gz",  # the GloVe file DATA_DIR has, when the 100d one is absent
+    ]
 
 
 def test_builtin_names_resolve_and_missing_lists_them(dummy_env):
@@ -242,8 +245,8 @@ def test_override_list_values_and_list_items(dummy_env):
 
 
 def test_override_list_value_that_fails_validation_is_a_type_error(dummy_env):
-    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.path=[a, b]"])
-    assert "embedder.parts[0].path: Input should be a valid string" in message
+    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.format=[a, b]"])
+    assert "embedder.parts[0].format: Input should be a valid string" in message
 
 
 @pytest.mark.parametrize(
