@@ -114,6 +114,16 @@ def test_new_words_get_their_pretrained_vectors_at_predict_time(ner_run, caplog)
     Path(vocab["vectors"][0]["path"]).write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in VECTORS.items()))
 
 
+def test_evaluate_on_a_new_file_gives_new_words_their_vectors(ner_run, tmp_path):
+    from tasks.ner.task import evaluate, load_run, read_split
+
+    model, _, config = load_run(ner_run)
+    split = read_split(config, "test", _conll(tmp_path / "new.txt", [[("Madrid", "B-LOC"), ("far", "O")]]))
+    assert "f1" in evaluate(model, split, config)
+    (table,) = static_parts(model)
+    assert "Madrid" in table.index and "far" not in table.index
+
+
 # ---------------------------------------------------------------------------- item 3: coverage
 def test_coverage_is_reported_and_kept_in_metrics(tmp_path, capsys):
     assert run("train", _config(tmp_path, VECTORS), "-o", tmp_path / "run") == 0

@@ -44,7 +44,8 @@ def add_parser(commands) -> None:
         "--format",
         metavar="FORMAT",
         help="NER: auto (default), conll (a labelled file in the run's columns -> token gold predicted lines, "
-        "as conlleval reads), text; sentiment: text; QA: squad",
+        "as conlleval reads), text; sentiment: text (default), sst or tsv (labelled: records get the gold label); "
+        "QA: squad",
     )
     predict.set_defaults(func=_predict)
 

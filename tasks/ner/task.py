@@ -160,7 +160,8 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
 
 
 def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
-    """Span F1 (with per type) of ``model`` on ``split``, in eval mode."""
+    """Span F1 (with per type) of ``model`` on ``split``, in eval mode (new words: pretrained vectors)."""
+    add_pretrained(model, split.tokens)
     return score_batches(model, loader(split, model, config.trainer.batch_size, False), gold_and_predicted, score)
 
 

@@ -174,6 +174,7 @@ def score(gold: list[list[str]], predicted: list[str]) -> dict:
 
 def evaluate(model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
     """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode."""
+    add_pretrained(model, [t for e in split.examples for t in (e.question, e.tokens)])  # new words
     return score_batches(model, loader(split.examples, config.trainer.batch_size, False), gold_and_predicted, score)
 
 

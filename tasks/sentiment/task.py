@@ -31,7 +31,7 @@ from tasks.common.task_api import (
 )
 from tasks.sentiment.metric import classification_scores, save_confusion_png
 from tasks.sentiment.model import SentimentClassifier
-from tasks.sentiment.reader import load_split
+from tasks.sentiment.reader import load_split, read_sst, read_tsv
 
 MONITOR = "accuracy"
 LABELS = {
@@ -153,7 +153,9 @@ def score(gold: list[str], predicted: list[str], labels: Sequence[str] | None = 
 
 
 def evaluate(model: SentimentClassifier, split: Split, config: TrainConfig) -> dict:
-    """Scores of ``model`` on ``split`` (every example, on this process), in eval mode."""
+    """Scores of ``model`` on ``split`` (every example, on this process), in eval mode (new words: pretrained
+    vectors)."""
+    add_pretrained(model, split.tokens)
     batches = loader(split, config.trainer.batch_size, False)
     return score_batches(model, batches, gold_and_predicted, lambda g, p: score(g, p, model.labels))
 
@@ -200,13 +202,16 @@ def predict(model: SentimentClassifier, texts: Sequence[Sequence[str]], batch_si
     return out
 
 
-PREDICT_FORMATS = ("text",)  # `predict --format`
+PREDICT_FORMATS = ("text", "sst", "tsv")  # `predict --format`: texts, or the labelled formats train reads
 
 
 def predict_file(
     model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "text"
 ) -> list[dict]:
-    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts."""
+    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts; for a labelled
+    file (``sst`` trees or ``tsv`` rows, read as training reads them) the records also hold the ``gold`` label."""
+    if fmt != "text":
+        return _predict_labelled(model, vocab, config, path, fmt)
     texts = read_texts(path)
     probabilities = predict(model, [text.split() for text in texts], config.trainer.batch_size)
     labels = vocab["labels"]
@@ -217,4 +222,20 @@ def predict_file(
             "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p, strict=True)},
         }
         for text, p in zip(texts, probabilities, strict=True)
+    ]
+
+
+def _predict_labelled(model: SentimentClassifier, vocab: dict, config: TrainConfig, path, fmt: str) -> list[dict]:
+    data = (read_sst if fmt == "sst" else read_tsv)(path, config.data.classes)
+    tokens = [list(t) for t in data["tokens"]]
+    probabilities = predict(model, tokens, config.trainer.batch_size)
+    labels = vocab["labels"]
+    return [
+        {
+            "text": " ".join(words),
+            "gold": labels[gold],
+            "label": labels[int(p.argmax())],
+            "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p, strict=True)},
+        }
+        for words, gold, p in zip(tokens, data["label"], probabilities, strict=True)
     ]
