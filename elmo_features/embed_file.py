@@ -22,28 +22,15 @@ from tqdm import tqdm
 from elmo_features.atomic import atomic_path, check_output
 from elmo_features.bilm import BiLM
 from elmo_features.errors import ElmoError
+from elmo_features.text_lines import file_lines
 
 OutputFormat = Literal["all", "top", "average"]
 
 
 def read_sentences(path: str | Path) -> list[str]:
-    """Lines of a UTF-8 file (line endings stripped); one-line errors for bad input."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ElmoError(f"input file not found: {path}") from None
-    except IsADirectoryError:
-        raise ElmoError(f"input is a directory, not a file: {path}") from None
-    lines = data.splitlines()
-    for number, raw in enumerate(lines, start=1):
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ElmoError(
-                f"{path}:{number}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
-            ) from None
-    sentences = [line.decode("utf-8").strip() for line in lines]
+    """Lines of a UTF-8 file (decoded as :func:`~elmo_features.text_lines.file_lines` does, surrounding
+    spaces stripped); one-line errors for bad input."""
+    sentences = [line.strip() for _, line in file_lines(path, "input")]
     if not any(sentences):
         raise ElmoError(f"{path} is empty: no sentences")
     return sentences

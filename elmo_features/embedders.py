@@ -12,8 +12,10 @@ it never knows whether the vectors are static, contextual, or both concatenated,
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -22,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import Tensor, nn
 
 from elmo_features.errors import ElmoError
+
+log = logging.getLogger(__name__)
+LOW_COVERAGE = 0.5  # below this share of the training words found in the vectors file: a warning
 
 
 @dataclass
@@ -59,13 +64,48 @@ class TokenEmbedder(nn.Module):
 
 
 class StaticEmbedder(TokenEmbedder):
-    """A word -> vector table. Row 0 is padding (zero), row 1 the shared OOV vector."""
+    """A word -> vector table. Row 0 is padding (zero), row 1 the shared OOV vector.
 
-    def __init__(self, vocabulary: Sequence[str], matrix: np.ndarray, trainable: bool = False) -> None:
+    ``source`` (``{"path", "format", "fingerprint"}`` of the vectors file the table came from) lets
+    :meth:`add_words` give words met after training their pretrained vectors; ``coverage`` is what
+    :func:`~elmo_features.static.coverage` said of the training words (None without a vectors file)."""
+
+    def __init__(
+        self, vocabulary: Sequence[str], matrix: np.ndarray, trainable: bool = False, source: dict | None = None
+    ) -> None:
         super().__init__()
         self.index = {word: i for i, word in enumerate(vocabulary)}
         self.embedding = nn.Embedding.from_pretrained(torch.from_numpy(matrix).float(), freeze=not trainable)
         self.output_dim = matrix.shape[1]
+        self.source = source
+        self.coverage: dict | None = None
+
+    def add_words(self, words: Iterable[str]) -> int:
+        """Append the pretrained vectors of the ``words`` this table does not know (exactly, or lower-cased)
+        from ``source``; how many were found. A vectors file that is gone or changed since training is a
+        warning, and those words keep the unknown row."""
+        from elmo_features.static import fingerprint, load_vectors
+
+        new = sorted({w for w in words if w not in self.index and w.lower() not in self.index})
+        if not new or self.source is None:
+            return 0
+        path = self.source["path"]
+        try:
+            same = fingerprint(path) == self.source["fingerprint"]
+        except (ElmoError, OSError):
+            same = False
+        if not same:
+            log.warning("%s is gone or changed since training: %d new words get the unknown vector", path, len(new))
+            return 0
+        vectors = load_vectors(path, vocabulary=new, format=self.source["format"])
+        found = [(w, vectors.vectors[row]) for w in new if (row := vectors.lookup(w)) is not None]
+        if found:
+            weight = self.embedding.weight
+            rows = torch.from_numpy(np.stack([v for _, v in found])).to(weight)
+            self.embedding = nn.Embedding.from_pretrained(torch.cat([weight.detach(), rows]), freeze=True)
+            for i, (word, _) in enumerate(found, start=len(self.index)):
+                self.index[word] = i
+        return len(found)
 
     def ids(self, tokens: list[list[str]], length: int) -> Tensor:
         out = torch.zeros(len(tokens), length, dtype=torch.long)
@@ -146,11 +186,12 @@ class _Block(BaseModel):
 
 class StaticConfig(_Block):
     type: Literal["glove", "word2vec", "fasttext", "random"]
-    path: str | None = None
+    path: str | list[str] | None = None  # a list: the first file that exists (a fallback when a big one is absent)
     format: str = "auto"
     dim: int | None = None
     trainable: bool = False
     seed: int = 0
+    allow_no_match: bool = False  # train even when no word of the data is in the vectors file
 
 
 class ElmoConfig(_Block):
@@ -210,7 +251,7 @@ def _build(config, vocabulary: list[str]) -> TokenEmbedder:
         return ConcatEmbedder([_build(part, vocabulary) for part in config.parts])
     if isinstance(config, ElmoConfig):
         return _build_elmo(config)
-    from elmo_features.static import build_matrix, load_vectors
+    from elmo_features.static import build_matrix, coverage, fingerprint, load_vectors
 
     if config.type == "random":
         if not config.dim:
@@ -219,15 +260,53 @@ def _build(config, vocabulary: list[str]) -> TokenEmbedder:
     else:
         if not config.path:
             raise ElmoError(f"embedder: type {config.type!r} needs 'path'")
-        vectors = load_vectors(config.path, vocabulary=vocabulary, format=config.format)
+        path = _first_existing(config.path)
+        vectors = load_vectors(path, vocabulary=vocabulary, format=config.format)
     words = ["@@PADDING@@", "@@UNKNOWN@@", *vocabulary]
     matrix, _ = build_matrix(vectors, words, config.dim or vectors.dim, seed=config.seed)
-    return StaticEmbedder(words, matrix, trainable=config.trainable or config.type == "random")
+    if vectors is None:
+        return StaticEmbedder(words, matrix, trainable=True)
+    source = {"path": str(Path(path).expanduser().resolve()), "format": config.format}
+    embedder = StaticEmbedder(words, matrix, config.trainable, {**source, "fingerprint": fingerprint(path)})
+    embedder.coverage = {"path": path, **coverage(vectors, vocabulary)}
+    _check_coverage(embedder.coverage, config.allow_no_match)
+    return embedder
+
+
+def _first_existing(paths: str | list[str]) -> str:
+    """``paths`` itself, or the first of a list that exists (a warning names it when it is not the first);
+    when none does, the first, so the error names the file the config asked for."""
+    if isinstance(paths, str):
+        return paths
+    if not paths:
+        raise ElmoError("embedder: 'path' is an empty list")
+    found = next((p for p in paths if Path(p).expanduser().exists()), paths[0])
+    if found != paths[0]:
+        log.warning("vectors: %s is absent; using %s", paths[0], found)
+    return found
+
+
+def coverage_line(c: dict) -> str:
+    """One line for a coverage dict: ``vectors.txt: 90.0% of 1,000 words (850 exact, 50 lower-cased), 100 missing``."""
+    found = c["exact"] + c["lower_cased"]
+    share = found / c["words"] if c["words"] else 0.0
+    return (
+        f"{c['path']}: vectors for {share:.1%} of {c['words']:,} words "
+        f"({c['exact']:,} exact, {c['lower_cased']:,} lower-cased), {c['missing']:,} missing"
+    )
+
+
+def _check_coverage(c: dict, allow_no_match: bool) -> None:
+    if c["words"] and c["missing"] == c["words"] and not allow_no_match:
+        raise ElmoError(
+            f"{coverage_line(c)}: no word of the data is in the vectors file (another language, a token prefix "
+            "such as en:, a different tokenisation?); set allow_no_match: true in the embedder to train anyway"
+        )
+    if c["words"] and c["missing"] > (1 - LOW_COVERAGE) * c["words"]:
+        log.warning("%s: low coverage, most words get random vectors", coverage_line(c))
 
 
 def _build_elmo(config: ElmoConfig) -> ElmoEmbedder:
-    from pathlib import Path
-
     from elmo_features.bilm import BiLM
     from elmo_features.elmo import Elmo
     from elmo_features.models import resolve_files

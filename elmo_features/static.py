@@ -26,9 +26,10 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import hashlib
 import lzma
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,12 +39,13 @@ import numpy as np
 
 from elmo_features.atomic import atomic_path, check_output
 from elmo_features.errors import ElmoError
-from elmo_features.text_lines import decode_lines
+from elmo_features.text_lines import BOM, decode_lines
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-binary", "fasttext")
 _SNIFF = 1 << 16
 _FASTTEXT_BIN = b"\xba\x16\x4f\x2f"  # magic int of fastText's .bin models
 _TEXT_FLOAT = b"0123456789.-+eEnaifNAIF \t\r\n"
+_BOM = BOM.encode("utf-8")  # dropped from the start of a text line, as every text input (text_lines)
 _W2V_MAX_WORDS = 10000  # gensim truncates longer sentences silently; we split them instead
 
 
@@ -115,13 +117,13 @@ def load_vectors(path: str | Path, vocabulary: Iterable[str] | None = None, form
     if format not in FORMATS:
         raise ElmoError(f"unknown vectors format {format!r} (valid: {', '.join(FORMATS)})")
     source = _Source.resolve(path)
-    binary, header = _sniff(source, format)
+    binary, header, bom = _sniff(source, format)
     wanted = None
     if vocabulary is not None:
         wanted = set()
         for word in vocabulary:
             wanted.update((word.encode("utf-8"), word.lower().encode("utf-8")))
-    if wanted is None and source.gensim_ok:
+    if wanted is None and source.gensim_ok and not bom:  # gensim would keep a BOM inside the first word
         loaded = _load_gensim(source, binary, header)
         if loaded is not None:
             return loaded
@@ -156,6 +158,26 @@ def build_matrix(
                 matrix[i] = vectors.vectors[row]
                 hits += 1
     return matrix, hits
+
+
+def coverage(vectors: StaticVectors, words: Sequence[str]) -> dict[str, int]:
+    """How many of ``words`` the vectors hold exactly, only lower-cased (``Paris`` as ``paris``), or not at all."""
+    exact = sum(w in vectors.index for w in words)
+    lower = sum(w not in vectors.index and w.lower() in vectors.index for w in words)
+    return {"words": len(words), "exact": exact, "lower_cased": lower, "missing": len(words) - exact - lower}
+
+
+def fingerprint(path: str | Path) -> str:
+    """The size and a sha256 of the first and last MiB of a vectors file (of its zip, for a member):
+    cheap on a 5 GB file, and different when the file is replaced."""
+    path = _Source.resolve(path).path
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(size - (1 << 20), 0))
+        digest.update(handle.read(1 << 20))
+    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def read_corpus(path: str | Path) -> Iterator[list[str]]:
@@ -299,10 +321,12 @@ class _Source:
         return files[0]
 
 
-def _sniff(source: _Source, format: str) -> tuple[bool, tuple[int, int] | None]:
-    """(binary, header) from the first bytes, checked against an explicit ``format``."""
+def _sniff(source: _Source, format: str) -> tuple[bool, tuple[int, int] | None, bool]:
+    """(binary, header, starts with a BOM) from the first bytes, checked against an explicit ``format``."""
     with source.open() as stream:
         head = stream.read(_SNIFF)
+    bom = head.startswith(_BOM)
+    head = head.removeprefix(_BOM)
     if not head.strip():
         raise ElmoError(f"{source.name} is empty: no vectors")
     if head.startswith(_FASTTEXT_BIN):
@@ -326,7 +350,7 @@ def _sniff(source: _Source, format: str) -> tuple[bool, tuple[int, int] | None]:
             f"{source.name}:{line}: binary data (byte 0x{head[bad]:02x}) in a text vectors file; "
             "for word2vec binary use format 'word2vec-binary'"
         )
-    return binary, header
+    return binary, header, bom
 
 
 def _looks_binary(rest: bytes, dim: int) -> bool:
@@ -371,7 +395,7 @@ def _read_text(stream: BinaryIO, name: str, header: tuple[int, int] | None, want
     for number, raw in enumerate(stream, start=1):
         if header and number == 1:
             continue
-        line = raw.rstrip()
+        line = raw.rstrip().removeprefix(_BOM)
         if not line:
             continue
         if read == count:
@@ -393,7 +417,10 @@ def _read_text(stream: BinaryIO, name: str, header: tuple[int, int] | None, want
         except ValueError:
             bad = next(v for v in values.split(b" ") if not _is_number(v))
             raise ElmoError(f"{name}:{number}: {bad.decode(errors='replace')!r} is not a number") from None
-        words.append(word.decode("utf-8"))
+        try:
+            words.append(word.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ElmoError(f"{name}:{number}: not valid UTF-8 (byte 0x{word[err.start]:02x})") from None
     if count is not None and read < count:
         raise ElmoError(f"{name}: the header promises {count} vectors but the file ends after {read} (truncated?)")
     return StaticVectors(words, np.stack(rows) if rows else np.zeros((0, dim or 0), np.float32))

@@ -74,14 +74,17 @@ def test_elmo_config_is_glove_concatenated_with_elmo(dummy_env):
     embedder = load_config("ner/conll2003_elmo").embedder
     glove, elmo = embedder["parts"]
     assert embedder["type"] == "concat" and glove["type"] == "glove" and elmo["type"] == "elmo"
-    assert glove["path"] == f"{dummy_env}/no-glove.txt"
+    assert glove["path"] == [f"{dummy_env}/no-glove.txt", f"{dummy_env}/no-data/glove/glove.6B.50d.txt.gz"]
     assert (elmo["model"], elmo["dropout"], elmo["l2"], elmo["cache"]) == ("original", 0.5, 0.001, True)
 
 
 def test_nested_default_used_when_variable_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GLOVE_PATH", raising=False)
-    assert load_config("ner/conll2003_glove").embedder["path"] == f"{tmp_path}/glove/glove.6B.100d.txt"
+    assert load_config("ner/conll2003_glove").embedder["path"] == [
+        f"{tmp_path}/glove/glove.6B.100d.txt",
+        f"{tmp_path}/glove/glove.6B.50d.txt.gz",  # the GloVe file DATA_DIR has, when the 100d one is absent
+    ]
 
 
 def test_builtin_names_resolve_and_missing_lists_them(dummy_env):
@@ -138,11 +141,18 @@ def test_misspelt_key_deep_inside_concat_parts(tmp_path):
         ({"task": {"name": "pos"}}, "task.name: unknown task 'pos' (valid: ner, sentiment, qa)"),
         ({"task": {"name": "nerr"}}, "task.name: unknown task 'nerr'; did you mean 'ner'?"),
         ({"model": {"hidden": "wide"}}, "model.hidden: Input should be a valid integer"),
+        ({"data": {"train": "t", "separator": ""}}, "data.separator: Value error, an empty separator cannot split"),
     ],
 )
 def test_bad_values_are_one_line_errors(tmp_path, section, expected):
     path = write(tmp_path, {**MINIMAL, **section})
     assert error_of(load_config, path).startswith(f"{path}: {expected}")
+
+
+@pytest.mark.parametrize(("override", "separator"), [("tab", "\t"), ("\\t", "\t"), ("space", " "), ("';'", ";")])
+def test_separator_names(tmp_path, override, separator):
+    config = load_config(write(tmp_path, MINIMAL), [f"data.separator={override}"])
+    assert config.data.separator == separator
 
 
 def test_misspelling_is_named_before_the_required_key_it_leaves_missing(tmp_path):
@@ -235,8 +245,8 @@ def test_override_list_values_and_list_items(dummy_env):
 
 
 def test_override_list_value_that_fails_validation_is_a_type_error(dummy_env):
-    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.path=[a, b]"])
-    assert "embedder.parts[0].path: Input should be a valid string" in message
+    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.format=[a, b]"])
+    assert "embedder.parts[0].format: Input should be a valid string" in message
 
 
 @pytest.mark.parametrize(

@@ -84,3 +84,18 @@ def test_random_needs_dim_and_static_needs_path():
         build_embedder({"type": "random"}, ["a"])
     with pytest.raises(ElmoError, match="needs 'path'"):
         build_embedder({"type": "glove"}, ["a"])
+
+
+def test_path_list_takes_the_first_file_that_exists_and_says_so(tmp_path, caplog):
+    import gzip
+
+    small = tmp_path / "glove.6B.50d.txt.gz"
+    small.write_bytes(gzip.compress(b"bank 1 2\nriver 3 4\n"))
+    block = {"type": "glove", "path": [str(tmp_path / "glove.6B.100d.txt"), str(small)]}
+    with caplog.at_level("WARNING"):
+        embedder = build_embedder(block, ["bank", "river"])
+    assert f"glove.6B.100d.txt is absent; using {small}" in caplog.text
+    assert embedder.coverage["path"] == str(small) and embedder.source["path"] == str(small.resolve())
+    np.testing.assert_array_equal(embedder.embedding.weight[2:].numpy(), [[1, 2], [3, 4]])
+    with pytest.raises(ElmoError, match=r"vectors file not found: .*glove\.6B\.100d\.txt$"):
+        build_embedder({"type": "glove", "path": [str(tmp_path / "glove.6B.100d.txt"), "nope.txt"]}, ["bank"])

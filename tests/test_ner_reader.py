@@ -145,8 +145,9 @@ def test_columns_bioul_input_and_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "kwargs", "message"),
     [
-        ("a B-PER\nb\n", {}, "data.txt:2: 1 columns, expected 2"),
-        ("a x B-PER\n\nb O\n", {}, "data.txt:3: 2 columns, expected 3"),
+        ("a B-PER\nb\n", {}, "data.txt:2: 1 columns, expected 2, in 'b'"),
+        ("a x B-PER\n\nb O\n", {}, "data.txt:3: 2 columns, expected 3, in 'b O'"),
+        ("a B-PER\nb\u00a0O\n", {"separator": " "}, "data.txt:2: 1 columns, expected 2, in 'b\\xa0O'"),
         ("a O\nb X-PER\n", {}, "data.txt:2: unknown tag 'X-PER' (IOB2 tags are O or B/I-TYPE)"),
         ("a O\nb L-PER\n", {}, "data.txt:2: unknown tag 'L-PER' (IOB2 tags are O or B/I-TYPE)"),
         (
@@ -154,7 +155,7 @@ def test_columns_bioul_input_and_labels(tmp_path: Path) -> None:
             {"labels": ["B-PER", "I-PER"]},
             "data.txt:2: unknown tag 'I-LOC' (not in the given labels)",
         ),
-        ("a O\n", {"tag_column": 3}, "data.txt:1: 2 columns, no column 3"),
+        ("a O\n", {"tag_column": 3}, "data.txt:1: 2 columns, no column 3 in 'a O'"),
         ("", {}, "data.txt: no sentences"),
         ("-DOCSTART- O\n\n\n", {}, "data.txt: no sentences"),
         (b"a O\n\xe9t\xe9 O\n", {}, "data.txt:2: not valid UTF-8 (byte 0xe9)"),
@@ -166,6 +167,26 @@ def test_bad_input_is_one_line_error(tmp_path: Path, text: str, kwargs: dict, me
     with pytest.raises(ElmoError) as error:
         read_conll(path, **kwargs)
     assert str(error.value) == (message if message.startswith("unknown tag scheme") else f"{tmp_path}/{message}")
+
+
+def test_strip_prefix_and_the_warning_when_most_tokens_share_one(tmp_path: Path, caplog) -> None:
+    path = write(tmp_path, "en:Ann B-PER\nen:ran O\n.\tO\n\nen:Bo B-PER\n")
+    with caplog.at_level("WARNING"):
+        assert read_conll(path)["tokens"] == [["en:Ann", "en:ran", "."], ["en:Bo"]]
+    assert "3 of 4 tokens start with 'en:'" in caplog.text and "data.strip_prefix: 'en:'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert read_conll(path, strip_prefix="en:")["tokens"] == [["Ann", "ran", "."], ["Bo"]]
+        read_conll(write(tmp_path, "Ann B-PER\nhttp://x O\n", "few.txt"))  # half the tokens: no warning
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(("separator", "fields"), [("tab", ["a b", "O"]), ("\\t", ["a b", "O"])])
+def test_separator_names_and_empty_separator(tmp_path: Path, separator: str, fields: list[str]) -> None:
+    path = write(tmp_path, "a b\tO\n")
+    assert read_conll(path, separator=separator)["tokens"] == [[fields[0]]]
+    with pytest.raises(ElmoError, match=r"data\.txt: separator '': an empty separator cannot split columns"):
+        read_conll(path, separator="")
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -204,12 +225,14 @@ def test_load_split_reads_file_folder_and_data_dir(tmp_path: Path, no_hub: list)
         load_split("mini", "test")
     with pytest.raises(ElmoError, match=r"CoNLL file not found: missing/train\.txt "):
         load_split("missing/train.txt", "train")
+    with pytest.raises(ElmoError, match=r"^CoNLL file not found: conll2003 .*named hub:NAME\)$"):
+        load_split("conll2003", "train")  # a typo or a missing folder is a missing file, never a hub download
     assert no_hub == []
 
 
 def test_load_split_offline_hub_is_one_line_error(no_hub: list) -> None:
     with pytest.raises(ElmoError) as error:
-        load_split("conll2003", "validation")
+        load_split("hub:conll2003", "validation")
     message = str(error.value)
     assert "\n" not in message and message.startswith("cannot load 'conll2003' split 'validation'")
     assert message.endswith("pass a local CoNLL file path, or set DATA_DIR to the folder that holds it")
@@ -232,12 +255,12 @@ def test_load_split_converts_hub_class_labels(monkeypatch: pytest.MonkeyPatch, t
     )
     calls: list = []
     monkeypatch.setattr(reader.datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or hub)
-    data = load_split("someone/ner-set", "train")
+    data = load_split("hub:someone/ner-set", "train")
     assert calls == [(("someone/ner-set",), {"split": "train"})]
     assert data.column_names == ["tokens", "tags", "line"]
     assert data["tags"] == [["B-PER", "L-PER", "O", "U-LOC"], ["O"]] and data["line"] == [1, 2]
     with pytest.raises(ElmoError, match=r"someone/ner-set\[train\] row 1: unknown tag 'B-PER' \(not in"):
-        load_split("someone/ner-set", "train", labels=["B-LOC"])
+        load_split("hub:someone/ner-set", "train", labels=["B-LOC"])
     monkeypatch.setattr(reader.datasets, "load_dataset", lambda *a, **k: hub.select([]))
     with pytest.raises(ElmoError, match=r"^someone/ner-set\[test\]: no sentences$"):
-        load_split("someone/ner-set", "test")
+        load_split("hub:someone/ner-set", "test")

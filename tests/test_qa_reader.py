@@ -132,7 +132,7 @@ def test_hub_rows_become_examples(monkeypatch):
         return datasets.Dataset.from_dict(rows)
 
     monkeypatch.setattr(reader, "load_hub_split", fake_hub)
-    split = load_split("squad", "validation")
+    split = load_split("hub:squad", "validation")
     assert seen == {"name": "squad", "split": "validation"}
     assert [e.span for e in split.examples] == [(6, 6), (9, 10)]
     assert split.examples[1].answers == ["10th century", "10th"] and split.source == "squad[validation]"

@@ -213,17 +213,19 @@ def test_load_split_file_folder_and_data_dir(tmp_path: Path, no_hub: list) -> No
         load_split(tmp_path / "glue.tsv", "train", phrases=True)
     with pytest.raises(ElmoError, match=r"^SST file not found: missing/train\.txt "):
         load_split("missing/train.txt", "train")
+    with pytest.raises(ElmoError, match=r"^SST file not found: sst2 "):
+        load_split("sst2", "train")
     assert no_hub == []
 
 
 def test_load_split_offline_hub_is_one_line_error(no_hub: list) -> None:
     with pytest.raises(ElmoError) as error:
-        load_split("sst2", "dev", classes=2)
+        load_split("hub:sst2", "dev", classes=2)
     message = str(error.value)
     assert "\n" not in message and message.startswith("cannot load 'sst2' split 'validation' from the Hugging Face")
     assert no_hub == [(("sst2",), {"split": "validation"})]  # never trust_remote_code
     with pytest.raises(ElmoError, match="phrases=True needs SST tree files"):
-        load_split("sst2", "train", phrases=True)
+        load_split("hub:sst2", "train", phrases=True)
 
 
 def test_load_split_converts_hub_datasets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -244,21 +246,21 @@ def test_load_split_converts_hub_datasets(monkeypatch: pytest.MonkeyPatch, tmp_p
     hub = {"stanfordnlp/sst2": glue, "SetFit/sst5": sst5}
     calls: list = []
     monkeypatch.setattr(reader.datasets, "load_dataset", lambda name, **k: calls.append((name, k)) or hub[name])
-    data = load_split("stanfordnlp/sst2", "train", classes=2)
+    data = load_split("hub:stanfordnlp/sst2", "train", classes=2)
     assert data.column_names == ["tokens", "label", "line"]
     assert data["tokens"] == [["a", "lovely", "film"], ["dull"]] and data["label"] == [1, 0] and data["line"] == [1, 2]
-    five = load_split("SetFit/sst5", "test")
+    five = load_split("hub:SetFit/sst5", "test")
     assert five["label"] == [0, 2, 4, 3]
-    two = load_split("SetFit/sst5", "test", classes=2)  # 0-4 labels mapped to SST-2, neutral dropped
+    two = load_split("hub:SetFit/sst5", "test", classes=2)  # 0-4 labels mapped to SST-2, neutral dropped
     assert two["label"] == [0, 1, 1] and two["line"] == [1, 3, 4]
     assert calls[0] == ("stanfordnlp/sst2", {"split": "train"})
     hub["odd"] = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [1, 7]})
     for classes in (2, 5):
         with pytest.raises(ElmoError, match=r"^odd\[test\] row 2: label 7 is not 0-4$"):
-            load_split("odd", "test", classes=classes)
+            load_split("hub:odd", "test", classes=classes)
     hub["bad"] = sst5.remove_columns("text")
     with pytest.raises(ElmoError, match=r"^bad\[train\]: needs a 'label' and a 'text' or 'sentence' column \(has"):
-        load_split("bad", "train")
+        load_split("hub:bad", "train")
     hub["empty"] = sst5.map(lambda row: {"text": " " if row["label"] == 2 else row["text"]})
     with pytest.raises(ElmoError, match=r"^empty\[train\] row 2: empty text$"):
-        load_split("empty", "train")
+        load_split("hub:empty", "train")

@@ -112,6 +112,16 @@ def test_train_evaluate_predict(tmp_path: Path, capsys) -> None:
     assert run("predict", run_dir, source) == 2
     assert error(capsys).endswith("input.txt:2: empty text (one text per line)")
 
+    # a labelled file as training reads it: trees (or label<TAB>text) give records with the gold label
+    assert run("predict", run_dir, tmp_path / "sst" / "test.txt", "--format", "sst") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 10 and rows[0]["gold"] == "very negative" and rows[0]["text"].split()[1] == WORDS[0]
+    assert 100 * sum(r["gold"] == r["label"] for r in rows) / 10 == pytest.approx(metrics["test"]["accuracy"])
+    tsv = tmp_path / "labelled.tsv"
+    tsv.write_text(f"4\tthe film was {WORDS[4]}\n", encoding="utf-8")
+    assert run("predict", run_dir, tsv, "--format", "tsv") == 0
+    assert json.loads(capsys.readouterr().out)["gold"] == "very positive"
+
 
 def test_sst2_phrases_bilstm_attention(tmp_path: Path) -> None:
     """SST-2 (neutral dropped), every training phrase, the simpler head with an MLP classifier."""

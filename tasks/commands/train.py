@@ -43,6 +43,13 @@ def add_parser(commands) -> None:
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("input", metavar="INPUT", help="the input file (see above)")
     predict.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    predict.add_argument(
+        "--format",
+        metavar="FORMAT",
+        help="NER: auto (default), conll (a labelled file in the run's columns -> token gold predicted lines, "
+        "as conlleval reads), text; sentiment: text (default), sst or tsv (labelled: records get the gold label); "
+        "QA: squad",
+    )
     predict.set_defaults(func=_predict)
 
 
@@ -93,9 +100,14 @@ def _predict(args: argparse.Namespace) -> None:
         raise ElmoError(f"no input file at {args.input}")
     if args.output:
         check_output(args.output)  # before the work, not after it
+    formats = task.PREDICT_FORMATS
+    if args.format is not None and args.format not in formats:
+        raise ElmoError(f"--format {args.format}: this run's task reads {', '.join(formats)}")
     model, vocab, config = task.load_run(run_dir)
-    result = task.predict_file(model, vocab, config, args.input)
-    if isinstance(result, dict):
+    result = task.predict_file(model, vocab, config, args.input, args.format or formats[0])
+    if isinstance(result, str):
+        text = result
+    elif isinstance(result, dict):
         text = json.dumps(result, ensure_ascii=False, indent=1) + "\n"
     else:
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in result)

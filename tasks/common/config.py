@@ -43,7 +43,7 @@ class TaskConfig(_Section):
 
 
 class DataConfig(_Section):
-    """Splits: file paths or hub dataset names. Tasks extend this with their own options."""
+    """Splits: file or folder paths, or ``hub:NAME`` for a Hugging Face dataset. Tasks add their own options."""
 
     train: str
     validation: str | None = None

@@ -25,9 +25,22 @@ def data_dir() -> Path | None:
 VALIDATION_NAMES = ("validation", "valid", "dev")  # one split, three spellings
 
 
-def split_file(source: str | os.PathLike, split: str, extensions: tuple[str, ...]) -> Path | None:
+HUB_PREFIX = "hub:"  # a data source named hub:NAME is the Hugging Face dataset NAME; nothing else goes there
+
+
+def hub_name(source: str | os.PathLike) -> str | None:
+    """NAME of a ``hub:NAME`` source, else None (the source is a local file or folder)."""
+    name = str(source)
+    if isinstance(source, os.PathLike) or not name.startswith(HUB_PREFIX):
+        return None
+    if not name[len(HUB_PREFIX) :].strip():
+        raise ElmoError(f"{name!r}: no dataset name after {HUB_PREFIX!r}")
+    return name[len(HUB_PREFIX) :].strip()
+
+
+def split_file(source: str | os.PathLike, split: str, extensions: tuple[str, ...], kind: str) -> Path:
     """``source`` if it is a file, else ``<split><ext>`` in the folder ``source``; relative names are
-    also looked up under :func:`data_dir`. None when neither exists (the caller may try the hub)."""
+    also looked up under :func:`data_dir`. A missing one is a one-line error naming ``kind`` ("CoNLL")."""
     candidates = [Path(source).expanduser()]
     root = data_dir()
     if root is not None and not candidates[0].is_absolute():
@@ -42,13 +55,10 @@ def split_file(source: str | os.PathLike, split: str, extensions: tuple[str, ...
                 if (path / name).is_file():
                     return path / name
             raise ElmoError(f"{path}: no file for split {split!r} (looked for {', '.join(names)})")
-    return None
-
-
-def looks_like_path(source: str | os.PathLike, suffixes: set[str]) -> bool:
-    """Whether a source that was not found is meant as a file (so it is not tried on the hub)."""
-    name = str(source)
-    return isinstance(source, os.PathLike) or name.startswith((".", "/", "~")) or Path(name).suffix in suffixes
+    raise ElmoError(
+        f"{kind} file not found: {source} (relative names are also looked up under DATA_DIR; "
+        f"a Hugging Face dataset is named {HUB_PREFIX}NAME)"
+    )
 
 
 def load_hub_split(name: str, split: str, local_hint: str):

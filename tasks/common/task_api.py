@@ -9,8 +9,9 @@ task's ``data`` and ``model`` sections) and ``task.py``, which defines:
 - ``gold_and_predicted(model, batch) -> (gold, predicted)`` lists, and ``score(gold, predicted) -> dict``
   (JSON-able, holds MONITOR); ``evaluate(model, split, config) -> dict``;
 - ``read_split(config, name, source=None)`` and ``check_split(split, vocab, where)``;
-- ``load_run(run_dir) -> (model, vocab, config)``; ``predict_file(model, vocab, config, path)``, a list
-  of JSON records (written as JSON lines) or one dict (written as one JSON object);
+- ``load_run(run_dir) -> (model, vocab, config)``; ``PREDICT_FORMATS`` (the input formats of ``predict
+  --format``, the default first) and ``predict_file(model, vocab, config, path, fmt)``, a list of JSON
+  records (written as JSON lines), one dict (written as one JSON object) or text (written as is);
 - optionally ``write_report(run_dir, metrics)``, called once the run's metrics are written.
 """
 
@@ -66,18 +67,46 @@ def prepare_embedder(block: dict[str, Any], sentences: Sequence[Sequence[str]]) 
     return words, embedder
 
 
-def embedder_for_run(block: dict[str, Any], words: Sequence[str], state: dict[str, torch.Tensor]) -> TokenEmbedder:
+def static_parts(model: nn.Module) -> list[StaticEmbedder]:
+    """The static word-vector tables inside ``model``, in module order (a concatenation's parts in order)."""
+    return [m for m in model.modules() if isinstance(m, StaticEmbedder)]
+
+
+def vector_sources(model: nn.Module) -> list[dict | None]:
+    """Where each static table's pretrained vectors came from (kept in vocab.json for :func:`add_pretrained`)."""
+    return [m.source for m in static_parts(model)]
+
+
+def vector_coverage(model: nn.Module) -> list[dict]:
+    """How many training words each vectors file held (exact, lower-cased, missing); for metrics.json."""
+    return [m.coverage for m in static_parts(model) if m.coverage is not None]
+
+
+def add_pretrained(model: nn.Module, sentences: Iterable[Sequence[str]]) -> int:
+    """Give the words of ``sentences`` that a finished run never saw their pretrained vectors, read from
+    the vectors file the run was trained with (when it is still there, unchanged); how many were added."""
+    words = {w for sentence in sentences for w in sentence}
+    return sum(m.add_words(words) for m in static_parts(model))
+
+
+def embedder_for_run(block: dict[str, Any], vocab: dict[str, Any], state: dict[str, torch.Tensor]) -> TokenEmbedder:
     """The embedder of a finished run: static tables take their (trained) rows from the state dict,
-    so the vector files need not be there any more; ELMo is rebuilt from its weights."""
+    so the vector files need not be there any more (with them, :func:`add_pretrained` can give new
+    words their vectors); ELMo is rebuilt from its weights."""
+    return _for_run(block, vocab["words"], state, iter(vocab.get("vectors", [])))
+
+
+def _for_run(block: dict[str, Any], words: Sequence[str], state: dict[str, torch.Tensor], sources) -> TokenEmbedder:
     if block["type"] in STATIC_TYPES:
         weight = state["embedder.embedding.weight"]
-        return StaticEmbedder([PAD, UNKNOWN, *words], np.zeros(tuple(weight.shape), dtype=np.float32), trainable=True)
+        matrix = np.zeros(tuple(weight.shape), dtype=np.float32)
+        return StaticEmbedder([PAD, UNKNOWN, *words], matrix, trainable=True, source=next(sources, None))
     if block["type"] == "concat":
         parts = []
         for i, part in enumerate(block["parts"]):
             prefix = f"embedder.parts.{i}."
             own = {"embedder." + k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
-            parts.append(embedder_for_run(part, words, own))
+            parts.append(_for_run(part, words, own, sources))
         return ConcatEmbedder(parts)
     return build_embedder(block, words)
 
@@ -109,7 +138,12 @@ def read_run(run_dir: str | Path, task: str) -> tuple[Any, dict, dict[str, torch
     config = load_config(str(run_dir / "config.yaml"))
     if config.task.name != task:
         raise ElmoError(f"{run_dir} is a {config.task.name!r} run, not a {task!r} run")
-    vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    try:
+        vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ElmoError(f"{run_dir / 'vocab.json'} is damaged ({str(err)[:120]}); train the run again") from None
+    if not isinstance(vocab, dict):
+        raise ElmoError(f"{run_dir / 'vocab.json'} is damaged (not a JSON object); train the run again")
     return config, vocab, load_state_dict(run_dir / MODEL_FILE)
 
 

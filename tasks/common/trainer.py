@@ -28,6 +28,7 @@ import io
 import json
 import os
 import signal
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,11 @@ import torch
 from torch import nn
 
 from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
+from elmo_features.embedders import coverage_line
 from elmo_features.errors import ElmoError
 from elmo_features.machine import machine
 from tasks.common.config import TrainConfig, dump_config
+from tasks.common.task_api import vector_coverage, vector_sources
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
@@ -227,7 +230,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(config))
-        write_text_atomic(run_dir / "vocab.json", json.dumps(built.vocab, ensure_ascii=False, indent=1) + "\n")
+        vocab = {**built.vocab, "vectors": vector_sources(built.model)}  # new words' vectors at predict time
+        write_text_atomic(run_dir / "vocab.json", json.dumps(vocab, ensure_ascii=False, indent=1) + "\n")
+        if not quiet:
+            for coverage in vector_coverage(built.model):
+                print(coverage_line(coverage), file=sys.stderr)
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
@@ -310,6 +317,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         metrics["global_step"] = int(trainer.global_step)
         metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
         metrics["devices"] = devices
+        metrics["vector_coverage"] = vector_coverage(built.model)
         write_run_report(run_dir, task, built, config, metrics, monitor, run_dir / LOG)
         metrics["machine"] = machine()
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")  # last: the run is finished

@@ -9,7 +9,10 @@ line where the sentence starts (for hub data, the 1-based row number).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,7 +20,8 @@ import datasets
 
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
-from tasks.common.data import load_hub_split, looks_like_path, split_file
+from tasks.common.data import hub_name, load_hub_split, split_file
+from tasks.ner.config import parse_separator
 from tasks.ner.tags import Scheme, check_scheme, is_valid, to_bioul
 
 FEATURES = datasets.Features(
@@ -27,7 +31,28 @@ FEATURES = datasets.Features(
         "line": datasets.Value("int64"),
     }
 )
-_FILE_SUFFIXES = {".txt", ".conll", ".conllu", ".tsv", ".iob", ".iob1", ".iob2", ".bio", ".bioul", ".bioes"}
+
+
+log = logging.getLogger(__name__)
+_PREFIX = re.compile(r"[A-Za-z]{1,8}:(?=.)")  # a language or source code before a token: en:Paris, wiki:Paris
+
+
+def check_prefixes(tokens: list[list[str]], where: str) -> None:
+    """Warn when most tokens of a file share a prefix such as ``en:`` (vectors will not match them)."""
+    counts = Counter(m.group() for sentence in tokens for t in sentence if (m := _PREFIX.match(t)))
+    total = sum(map(len, tokens))
+    if counts and total:
+        prefix, count = counts.most_common(1)[0]
+        if count > total / 2:
+            log.warning(
+                "%s: %d of %d tokens start with %r (no word vectors will match them); "
+                "set data.strip_prefix: %r to remove it",
+                where,
+                count,
+                total,
+                prefix,
+                prefix,
+            )
 
 
 def _tag_checker(scheme: Scheme, labels: Sequence[str] | None) -> Callable[[str], str | None]:
@@ -64,10 +89,17 @@ def read_conll(
     separator: str | None = None,
     scheme: Scheme = "IOB2",
     labels: Sequence[str] | None = None,
+    strip_prefix: str | None = None,
 ) -> datasets.Dataset:
     """Read a CoNLL column file line by line; tags are checked against ``scheme`` (and ``labels``:
-    the tags allowed as written in the file, ``O`` always allowed) and converted to BIOUL."""
+    the tags allowed as written in the file, ``O`` always allowed) and converted to BIOUL.
+    ``strip_prefix`` is removed from the tokens that start with it; without it, a prefix most tokens
+    share is a warning (:func:`check_prefixes`)."""
     path = Path(path)
+    try:
+        separator = parse_separator(separator)
+    except ValueError as err:
+        raise ElmoError(f"{path}: separator {separator!r}: {err}") from None
     unknown = _tag_checker(scheme, labels)
     all_tokens: list[list[str]] = []
     all_tags: list[list[str]] = []
@@ -93,18 +125,20 @@ def read_conll(
             width = len(fields)
             for column in (token_column, tag_column):
                 if not -width <= column < width:
-                    raise ElmoError(f"{path}:{number}: {width} columns, no column {column}")
+                    raise ElmoError(f"{path}:{number}: {width} columns, no column {column} in {line!r}")
         elif len(fields) != width:
-            raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}")
+            raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width}, in {line!r}")
         tag = fields[tag_column]
         problem = unknown(tag)
         if problem:
             raise ElmoError(f"{path}:{number}: {problem}")
         if not tokens:
             start = number
-        tokens.append(fields[token_column])
+        tokens.append(fields[token_column].removeprefix(strip_prefix) if strip_prefix else fields[token_column])
         tags.append(tag)
     end_sentence()
+    if not strip_prefix:
+        check_prefixes(all_tokens, str(path))
     return _dataset(all_tokens, all_tags, lines, str(path))
 
 
@@ -117,15 +151,12 @@ def load_split(
     **columns,
 ) -> datasets.Dataset:
     """One split from a CoNLL file, a folder holding ``<split>.txt`` (also looked up under
-    :func:`data_dir`), or else a hub dataset name (``tokens`` + ``ner_tags`` columns; never runs
-    remote code). ``columns`` (token_column, tag_column, separator) go to :func:`read_conll`."""
-    path = split_file(source, split, (".txt", ""))
-    if path is not None:
-        return read_conll(path, scheme=scheme, labels=labels, **columns)
-    name = str(source)
-    if looks_like_path(source, _FILE_SUFFIXES):
-        raise ElmoError(f"CoNLL file not found: {name} (relative names are also looked up under DATA_DIR)")
-    return _from_hub(name, split, scheme, labels)
+    :func:`data_dir`), or a hub dataset ``hub:NAME`` (``tokens`` + ``ner_tags`` columns; never runs
+    remote code). ``columns`` (token_column, tag_column, separator, strip_prefix) go to :func:`read_conll`."""
+    name = hub_name(source)
+    if name is not None:
+        return _from_hub(name, split, scheme, labels)
+    return read_conll(split_file(source, split, (".txt", ""), "CoNLL"), scheme=scheme, labels=labels, **columns)
 
 
 def _from_hub(name: str, split: str, scheme: Scheme, labels: Sequence[str] | None) -> datasets.Dataset:

@@ -21,7 +21,15 @@ from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
+from tasks.common.task_api import (
+    Built,
+    add_pretrained,
+    embedder_for_run,
+    prepare_embedder,
+    read_run,
+    restore,
+    score_batches,
+)
 from tasks.ner.metric import span_f1
 from tasks.ner.model import PAD_TAG, NerTagger, label_vocabulary
 from tasks.ner.reader import load_split
@@ -52,6 +60,7 @@ def read_split(config: TrainConfig, name: str, source: str | None = None) -> Spl
         token_column=data.token_column,
         tag_column=data.tag_column,
         separator=data.separator,
+        strip_prefix=data.strip_prefix,
     )
     return Split(name, [list(t) for t in dataset["tokens"]], [list(t) for t in dataset["tags"]])
 
@@ -165,7 +174,8 @@ def write_predictions(model: NerTagger, split: Split, config: TrainConfig, stem:
 
 
 def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
-    """Span F1 (with per type) of ``model`` on ``split``, in eval mode."""
+    """Span F1 (with per type) of ``model`` on ``split``, in eval mode (new words: pretrained vectors)."""
+    add_pretrained(model, split.tokens)
     return score_batches(model, loader(split, model, config.trainer.batch_size, False), gold_and_predicted, score)
 
 
@@ -173,12 +183,14 @@ def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
 def load_run(run_dir: str | Path) -> tuple[NerTagger, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabularies and its config."""
     config, vocab, state = read_run(run_dir, "ner")
-    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    embedder = embedder_for_run(config.embedder, vocab, state)
     return restore(make_model(config, embedder, vocab["labels"], vocab["chars"]), state, run_dir), vocab, config
 
 
 def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-    """IOB2 tags of each sentence (empty sentences get no tags)."""
+    """IOB2 tags of each sentence (empty sentences get no tags); words the run never saw get their
+    pretrained vectors when the run's vectors file is still there (:func:`add_pretrained`)."""
+    add_pretrained(model, sentences)
     out: list[list[str]] = [[] for _ in sentences]
     order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
     model.eval()
@@ -189,9 +201,44 @@ def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: in
     return out
 
 
-def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str) -> list[dict]:
-    """``{"tokens", "tags"}`` (IOB2) for each line of a file of whitespace-tokenised sentences."""
+PREDICT_FORMATS = ("auto", "conll", "text")  # `predict --format`; auto: conll when the file reads as one
+
+
+def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str, fmt: str = "auto") -> list[dict] | str:
+    """``text``: one whitespace-tokenised sentence per line -> ``{"tokens", "tags"}`` (IOB2) per line.
+    ``conll``: a labelled CoNLL file in the run's column layout -> conlleval-style ``token gold predicted``
+    lines (IOB2), a blank line after each sentence. ``auto``: conll when the file reads as one; when it
+    does not but most lines end in a tag, the CoNLL error (never a silent reading as text)."""
+    if fmt != "text":
+        try:
+            split = read_split(config, "test", path)
+        except ElmoError:
+            if fmt == "conll" or _looks_like_conll(path, config.data):
+                raise
+        else:
+            return conll_columns(split, predict(model, split.tokens), config.data.separator or " ")
     from elmo_features.embed_file import read_sentences
 
     sentences = [line.split() for line in read_sentences(path)]
     return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]
+
+
+def conll_columns(split: Split, predicted: list[list[str]], separator: str = " ") -> str:
+    """conlleval's input: ``token gold predicted`` per token (IOB2), a blank line after each sentence."""
+    out = []
+    for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
+        out += [separator.join(row) for row in zip(tokens, bioul_to_iob2(gold), tags, strict=True)] + [""]
+    return "\n".join(out) + "\n"
+
+
+def _looks_like_conll(path: str, data) -> bool:
+    """Whether most non-blank lines of a file have 2 or more columns and a tag (O, B-X...) in the tag column."""
+    import re
+
+    from elmo_features.text_lines import file_lines
+
+    tag = re.compile(r"O|[BIELSU]-\S+")
+    rows = [line.split(data.separator) for _, line in file_lines(path, "input") if line.strip()]
+    column = data.tag_column
+    tagged = sum(len(r) >= 2 and -len(r) <= column < len(r) and bool(tag.fullmatch(r[column])) for r in rows)
+    return tagged > len(rows) / 2

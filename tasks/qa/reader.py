@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_features.errors import ElmoError
-from tasks.common.data import load_hub_split, looks_like_path, split_file
+from tasks.common.data import hub_name, load_hub_split, split_file
 
 log = logging.getLogger(__name__)
 
@@ -205,13 +205,11 @@ def read_squad(path: str | os.PathLike) -> SquadSplit:
 
 def load_split(source: str | os.PathLike, split: str) -> SquadSplit:
     """One split from a JSON file, a folder holding ``<split>-v1.1.json`` / ``<split>.json`` (``dev`` for
-    validation; also looked up under DATA_DIR), or else a hub dataset name such as ``squad``."""
-    path = split_file(source, split, ("-v1.1.json", ".json"))
-    if path is not None:
-        return read_squad(path)
-    if looks_like_path(source, {".json"}):
-        raise ElmoError(f"SQuAD file not found: {source} (relative names are also looked up under DATA_DIR)")
-    return _from_hub(str(source), split)
+    validation; also looked up under DATA_DIR), or a hub dataset ``hub:NAME`` such as ``hub:squad``."""
+    name = hub_name(source)
+    if name is not None:
+        return _from_hub(name, split)
+    return read_squad(split_file(source, split, ("-v1.1.json", ".json"), "SQuAD"))
 
 
 def _from_hub(name: str, split: str) -> SquadSplit:

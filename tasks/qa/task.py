@@ -24,7 +24,7 @@ from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore
+from tasks.common.task_api import Built, add_pretrained, embedder_for_run, prepare_embedder, read_run, restore
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json, tokenize
@@ -176,6 +176,7 @@ def question_word(question: Sequence[str]) -> str:
 def evaluate(model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
     """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode, with the same
     scores per question word (``per_question``)."""
+    add_pretrained(model, [t for e in split.examples for t in (e.question, e.tokens)])  # new words
     was_training = model.training
     try:
         answers = predict(model, split.examples, config.trainer.batch_size)
@@ -203,12 +204,13 @@ def write_predictions(model: Bidaf, split: SquadSplit, config: TrainConfig, stem
 def load_run(run_dir: str | Path) -> tuple[Bidaf, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabulary and its config."""
     config, vocab, state = read_run(run_dir, "qa")
-    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    embedder = embedder_for_run(config.embedder, vocab, state)
     return restore(make_model(config, embedder, vocab["chars"]), state, run_dir), vocab, config
 
 
 def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -> dict[str, str]:
     """``{question_id: answer_text}`` over whole passages."""
+    add_pretrained(model, [t for e in examples for t in (e.question, e.tokens)])  # new words: pretrained vectors
     model.eval()
     out: dict[str, str] = {}
     for question, passage, _ in loader(examples, batch_size, False):
@@ -216,7 +218,12 @@ def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -
     return {e.id: out[e.id] for e in examples}
 
 
-def predict_file(model: Bidaf, vocab: dict, config: TrainConfig, path: str | Path) -> dict[str, str]:
+PREDICT_FORMATS = ("squad",)  # `predict --format`
+
+
+def predict_file(
+    model: Bidaf, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "squad"
+) -> dict[str, str]:
     """SQuAD-format JSON in (answers optional) -> ``{question_id: answer_text}``, the official format."""
     split = parse_squad(read_squad_json(path), str(path))
     return predict(model, split.examples, config.trainer.batch_size)

@@ -31,7 +31,7 @@ import datasets
 
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
-from tasks.common.data import load_hub_split, looks_like_path, split_file
+from tasks.common.data import hub_name, load_hub_split, split_file
 
 FEATURES = datasets.Features(
     {
@@ -43,7 +43,6 @@ FEATURES = datasets.Features(
 HUB_SPLITS = {"dev": "validation", "valid": "validation"}
 PTB_ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
 _TOKEN = re.compile(r"\(|\)|[^ \t\n\r\f\v()]+")  # ASCII spaces only: SST has a word "8\xa01\/2"
-_FILE_SUFFIXES = {".txt", ".tsv", ".tree", ".trees", ".ptb"}
 _TEXT_HEADERS = ("text", "sentence")
 
 
@@ -228,23 +227,21 @@ def load_split(
 ) -> datasets.Dataset:
     """One split from a tree file (``.tsv``: a TSV file), a folder holding ``<split>.txt`` or
     ``<split>.tsv`` (relative names also looked up under :func:`data_dir`, so the default ``"sst"``
-    is ``$DATA_DIR/sst``), or else a hub dataset name (``sentence`` or ``text`` + ``label``
-    columns, e.g. ``"stanfordnlp/sst2"``, ``"SetFit/sst5"``; never runs remote code).
+    is ``$DATA_DIR/sst``), or a hub dataset ``hub:NAME`` (``sentence`` or ``text`` + ``label``
+    columns, e.g. ``"hub:stanfordnlp/sst2"``, ``"hub:SetFit/sst5"``; never runs remote code).
     ``phrases`` needs tree files; a hub set with labels 0-4 is mapped to SST-2 for ``classes=2``."""
     _check_classes(classes)
-    path = split_file(source, split, (".txt", ".tsv"))
-    if path is not None:
-        if path.suffix == ".tsv":
-            if phrases:
-                raise ElmoError(f"{path}: phrases=True needs SST tree files, not TSV")
-            return read_tsv(path, classes)
-        return read_sst(path, classes, phrases)
-    name = str(source)
-    if looks_like_path(source, _FILE_SUFFIXES):
-        raise ElmoError(f"SST file not found: {name} (relative names are also looked up under DATA_DIR)")
-    if phrases:
-        raise ElmoError(f"{name}: phrases=True needs SST tree files (a path or DATA_DIR/sst), not a hub dataset")
-    return _from_hub(name, split, classes)
+    name = hub_name(source)
+    if name is not None:
+        if phrases:
+            raise ElmoError(f"{source}: phrases=True needs SST tree files (a path or DATA_DIR/sst), not a hub dataset")
+        return _from_hub(name, split, classes)
+    path = split_file(source, split, (".txt", ".tsv"), "SST")
+    if path.suffix == ".tsv":
+        if phrases:
+            raise ElmoError(f"{path}: phrases=True needs SST tree files, not TSV")
+        return read_tsv(path, classes)
+    return read_sst(path, classes, phrases)
 
 
 def _from_hub(name: str, split: str, classes: int) -> datasets.Dataset:

@@ -21,10 +21,18 @@ from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
-from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
+from tasks.common.task_api import (
+    Built,
+    add_pretrained,
+    embedder_for_run,
+    prepare_embedder,
+    read_run,
+    restore,
+    score_batches,
+)
 from tasks.sentiment.metric import classification_scores, save_confusion_png
 from tasks.sentiment.model import SentimentClassifier
-from tasks.sentiment.reader import load_split
+from tasks.sentiment.reader import load_split, read_sst, read_tsv
 
 MONITOR = "accuracy"
 BREAKDOWN = "per_class"  # the F1 per class in evaluate's result
@@ -147,7 +155,9 @@ def score(gold: list[str], predicted: list[str], labels: Sequence[str] | None = 
 
 
 def evaluate(model: SentimentClassifier, split: Split, config: TrainConfig) -> dict:
-    """Scores of ``model`` on ``split`` (every example, on this process), in eval mode."""
+    """Scores of ``model`` on ``split`` (every example, on this process), in eval mode (new words: pretrained
+    vectors)."""
+    add_pretrained(model, split.tokens)
     batches = loader(split, config.trainer.batch_size, False)
     return score_batches(model, batches, gold_and_predicted, lambda g, p: score(g, p, model.labels))
 
@@ -177,7 +187,7 @@ def write_report(run_dir: str | Path, metrics: dict) -> None:
 def load_run(run_dir: str | Path) -> tuple[SentimentClassifier, dict, TrainConfig]:
     """The best model of a finished run (eval mode), its vocabulary and its config."""
     config, vocab, state = read_run(run_dir, "sentiment")
-    embedder = embedder_for_run(config.embedder, vocab["words"], state)
+    embedder = embedder_for_run(config.embedder, vocab, state)
     return restore(make_model(config, embedder, vocab["labels"]), state, run_dir), vocab, config
 
 
@@ -196,6 +206,7 @@ def read_texts(path: str | Path) -> list[str]:
 
 def predict(model: SentimentClassifier, texts: Sequence[Sequence[str]], batch_size: int = 32) -> torch.Tensor:
     """(N, K) class probabilities of tokenised texts, in input order."""
+    add_pretrained(model, texts)  # words the run never saw get their pretrained vectors
     out = torch.zeros(len(texts), len(model.labels))
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     model.eval()
@@ -205,8 +216,16 @@ def predict(model: SentimentClassifier, texts: Sequence[Sequence[str]], batch_si
     return out
 
 
-def predict_file(model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path) -> list[dict]:
-    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts."""
+PREDICT_FORMATS = ("text", "sst", "tsv")  # `predict --format`: texts, or the labelled formats train reads
+
+
+def predict_file(
+    model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "text"
+) -> list[dict]:
+    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts; for a labelled
+    file (``sst`` trees or ``tsv`` rows, read as training reads them) the records also hold the ``gold`` label."""
+    if fmt != "text":
+        return _predict_labelled(model, vocab, config, path, fmt)
     texts = read_texts(path)
     probabilities = predict(model, [text.split() for text in texts], config.trainer.batch_size)
     labels = vocab["labels"]
@@ -217,4 +236,20 @@ def predict_file(model: SentimentClassifier, vocab: dict, config: TrainConfig, p
             "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p, strict=True)},
         }
         for text, p in zip(texts, probabilities, strict=True)
+    ]
+
+
+def _predict_labelled(model: SentimentClassifier, vocab: dict, config: TrainConfig, path, fmt: str) -> list[dict]:
+    data = (read_sst if fmt == "sst" else read_tsv)(path, config.data.classes)
+    tokens = [list(t) for t in data["tokens"]]
+    probabilities = predict(model, tokens, config.trainer.batch_size)
+    labels = vocab["labels"]
+    return [
+        {
+            "text": " ".join(words),
+            "gold": labels[gold],
+            "label": labels[int(p.argmax())],
+            "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p, strict=True)},
+        }
+        for words, gold, p in zip(tokens, data["label"], probabilities, strict=True)
     ]
