@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
+from elmo_features.tokenizer import tokenize
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
@@ -176,8 +177,9 @@ def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: in
 
 
 def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str) -> list[dict]:
-    """``{"tokens", "tags"}`` (IOB2) for each line of a file of whitespace-tokenised sentences."""
+    """``{"tokens", "tags"}`` (IOB2) for each line of a file of sentences, raw or tokenised (the project's
+    tokenizer returns tokenised text unchanged)."""
     from elmo_features.embed_file import read_sentences
 
-    sentences = [line.split() for line in read_sentences(path)]
+    sentences = [tokenize(line) for line in read_sentences(path)]
     return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]

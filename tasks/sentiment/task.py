@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
+from elmo_features.tokenizer import tokenize
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.task_api import Built, embedder_for_run, prepare_embedder, read_run, restore, score_batches
@@ -192,9 +193,9 @@ def predict(model: SentimentClassifier, texts: Sequence[Sequence[str]], batch_si
 
 
 def predict_file(model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path) -> list[dict]:
-    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts."""
+    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts (raw or tokenised)."""
     texts = read_texts(path)
-    probabilities = predict(model, [text.split() for text in texts], config.trainer.batch_size)
+    probabilities = predict(model, [tokenize(text) for text in texts], config.trainer.batch_size)
     labels = vocab["labels"]
     return [
         {
