@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
 
+T = TypeVar("T")
 _STRAIGHT = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"'})
 
 
@@ -73,9 +74,11 @@ def tokenize(text: str) -> list[str]:
     return [t.text for t in _doc(text) if not t.is_space]
 
 
-def split_sentences(texts: Iterable[str], batch_size: int = 256) -> Iterator[list[list[str]]]:
-    """The tokenised sentences of each text, in order (``nlp.pipe`` in batches, one process)."""
+def split_sentences(items: Iterable[tuple[str, T]], batch_size: int = 256) -> Iterator[tuple[list[list[str]], T]]:
+    """The tokenised sentences of each ``(text, context)``, with its context, in order (``nlp.pipe`` in
+    batches, one process)."""
     nlp = english()
-    for doc in nlp.pipe((text.translate(_STRAIGHT) for text in texts), batch_size=batch_size):
+    pairs = ((text.translate(_STRAIGHT), context) for text, context in items)
+    for doc, context in nlp.pipe(pairs, batch_size=batch_size, as_tuples=True):
         sentences = ([t.text for t in sent if not t.is_space] for sent in doc.sents)
-        yield [s for s in sentences if s]
+        yield [s for s in sentences if s], context

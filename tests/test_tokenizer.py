@@ -35,5 +35,5 @@ def test_tokenised_text_comes_back_unchanged():
 
 def test_sentences_and_one_shared_pipeline():
     assert english() is english()
-    docs = list(split_sentences(["It rained. We left early!", "   ", "One more"], batch_size=2))
-    assert docs == [[["It", "rained", "."], ["We", "left", "early", "!"]], [], [["One", "more"]]]
+    docs = list(split_sentences([("It rained. We left early!", 1), ("   ", 2), ("One more", 3)], batch_size=2))
+    assert docs == [([["It", "rained", "."], ["We", "left", "early", "!"]], 1), ([], 2), ([["One", "more"]], 3)]
