@@ -12,7 +12,8 @@ What happens to each line and sentence (every drop is counted in ``stats.json``,
   ``<a href=..>``, ...) become a space and entities are decoded (``&amp;`` -> ``&``, ``&#233;`` ->
   ``é``). Other text in angle brackets is kept as written (Reuters' ``<IBM>`` tickers, IMDB's
   ``<sighs>``). Other control characters become spaces.
-- Blank lines (after that cleaning) are dropped as ``blank``.
+- Blank lines (after that cleaning) are dropped as ``blank``; a document all of whose sentences are
+  dropped (below) is counted as ``no_usable_sentence``.
 - Each document is tokenised and split into sentences by :mod:`elmo_features.tokenizer`.
 - Lines that are not text: a sentence without a word, or in which fewer than half of the tokens
   holding a letter or digit hold a letter (tables of figures, ``---`` rules, ``7/10``, list numbers

@@ -13,8 +13,8 @@ Tokens follow the conventions of the annotated data (CoNLL-2003, SST, SQuAD) whe
   tokenising: one character for one, so character offsets into the original text stay exact;
 - whitespace never makes a token.
 
-Text already tokenised this way comes back unchanged, so the same function serves raw and
-pre-tokenised input.
+Text already tokenised this way comes back (nearly: 99.4% of SST and 94.3% of CoNLL-2003 train
+sentences; list numbers ``1.`` split) unchanged, so the same function serves raw and tokenised input.
 """
 
 from __future__ import annotations
