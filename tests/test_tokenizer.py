@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from elmo_features.tokenizer import english, split_sentences, tokenize, tokenize_with_offsets
 
 
@@ -37,3 +42,9 @@ def test_sentences_and_one_shared_pipeline():
     assert english() is english()
     docs = list(split_sentences([("It rained. We left early!", 1), ("   ", 2), ("One more", 3)], batch_size=2))
     assert docs == [([["It", "rained", "."], ["We", "left", "early", "!"]], 1), ([], 2), ([["One", "more"]], 3)]
+
+
+def test_spacy_loads_lazily():
+    code = "import sys, elmo_features.tokenizer, tasks.qa.reader, tasks.cli; assert 'spacy' not in sys.modules"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
