@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from elmo_features.errors import ElmoError
-from tasks.qa.reader import char_to_token_span, load_split, read_squad, tokenize, truncate_for_training
+from elmo_features.tokenizer import tokenize_with_offsets
+from tasks.qa.reader import char_to_token_span, load_split, read_squad, truncate_for_training
 
 CONTEXT = "The Normans gave their name to Normandy in the 10th century."
 
@@ -29,14 +30,14 @@ def write(tmp_path: Path, data, name: str = "train-v1.1.json") -> Path:
 
 
 def test_tokenize_keeps_offsets():
-    text = "Hello, world's  end.\n3.5%"
-    tokens = tokenize(text)
-    assert [t for t, _, _ in tokens] == ["Hello", ",", "world", "'", "s", "end", ".", "3", ".", "5", "%"]
+    text = "Hello, world's  end.\n3.5% don't"
+    tokens = tokenize_with_offsets(text)
+    assert [t for t, _, _ in tokens] == ["Hello", ",", "world", "'s", "end", ".", "3.5", "%", "do", "n't"]
     assert all(text[s:e] == t for t, s, e in tokens)
 
 
 def test_char_to_token_span():
-    offsets = [(s, e) for _, s, e in tokenize(CONTEXT)]
+    offsets = [(s, e) for _, s, e in tokenize_with_offsets(CONTEXT)]
     start = CONTEXT.index("Normandy")
     assert char_to_token_span(offsets, start, start + len("Normandy")) == ((6, 6), True)
     start = CONTEXT.index("10th")
@@ -69,10 +70,10 @@ def test_read_aligns_counts_and_keeps_all_answers(tmp_path, caplog):
 
 
 def test_truncate_for_training_counts_skipped():
-    offsets = [(s, e) for _, s, e in tokenize(CONTEXT)]
+    offsets = [(s, e) for _, s, e in tokenize_with_offsets(CONTEXT)]
     from tasks.qa.reader import QaExample
 
-    tokens = [t for t, _, _ in tokenize(CONTEXT)]
+    tokens = [t for t, _, _ in tokenize_with_offsets(CONTEXT)]
     early = QaExample("a", ["q"], CONTEXT, tokens, offsets, ["The"], (0, 0))
     late = QaExample("b", ["q"], CONTEXT, tokens, offsets, ["century"], (10, 10))
     kept, skipped = truncate_for_training([early, late], 5)
@@ -103,7 +104,7 @@ def test_load_split_folder_and_dev_alias(tmp_path):
 def test_bad_input_is_one_line_error(tmp_path, data, message):
     path = write(tmp_path, data)
     if message is None:
-        assert read_squad(path).examples[0].tokens == ["."] * 3
+        assert read_squad(path).examples[0].tokens == ["..."]
         return
     with pytest.raises(ElmoError, match=message) as info:
         read_squad(path)

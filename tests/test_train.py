@@ -90,13 +90,13 @@ def test_train_writes_run_folder_and_is_deterministic(tmp_path, capsys):
     assert run("evaluate", a, "--data", config.replace("tiny.yaml", "data/test.txt")) == 0
     assert json.loads(capsys.readouterr().out) == metrics["test"]
     source = tmp_path / "input.txt"
-    source.write_text("John lives in Paris\n\nMary works at Unseenword Corp .\n", encoding="utf-8")
+    source.write_text("John lives in Paris\n\nMary doesn't work at Unseenword Corp .\n", encoding="utf-8")  # raw text
     assert run("predict", a, source, "-o", tmp_path / "out.jsonl") == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["tokens"] for r in rows] == [
         ["John", "lives", "in", "Paris"],
         [],
-        ["Mary", "works", "at", "Unseenword", "Corp", "."],
+        ["Mary", "does", "n't", "work", "at", "Unseenword", "Corp", "."],
     ]
     for r in rows:
         assert len(r["tags"]) == len(r["tokens"]) and all(is_valid(t, "IOB2") for t in r["tags"])

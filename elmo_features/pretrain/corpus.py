@@ -9,7 +9,6 @@ carried from one batch to the next. The backward stream holds the same sentences
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,18 +21,14 @@ from elmo_features.chars import BOS_TOKEN, EOS_TOKEN, token_length, token_to_ids
 from elmo_features.errors import ElmoError
 from elmo_features.pretrain.vocab import Vocabulary
 from elmo_features.text_lines import file_lines
+from elmo_features.tokenizer import tokenize
 
-_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 IGNORE = -100  # target id of padding positions (held-out tail)
 
 
-def tokenize(line: str) -> list[str]:
-    """Words (with inner hyphens / apostrophes / dots) and single punctuation marks."""
-    return _TOKEN.findall(line)
-
-
 def read_sentences(paths: Sequence[str | Path], raw_text: bool = False) -> Iterator[tuple[str, int, list[str]]]:
-    """(file, line number, tokens) of every non-blank line, streamed."""
+    """(file, line number, tokens) of every non-blank line, streamed; ``raw_text``: each line through
+    the project's tokenizer (:mod:`elmo_features.tokenizer`), else split on whitespace."""
     split = tokenize if raw_text else str.split
     for path in paths:
         for number, line in file_lines(path, "text"):

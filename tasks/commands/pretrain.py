@@ -47,7 +47,11 @@ def add_parser(commands) -> None:
     p.add_argument("--devices", type=int, default=1, help="data-parallel processes (default: 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR from its last checkpoint")
-    p.add_argument("--tokenize", action="store_true", help="raw text: split words and punctuation with a regex")
+    p.add_argument(
+        "--tokenize",
+        action="store_true",
+        help="raw text, one sentence per line: tokenise it with spaCy (see `corpus prepare`)",
+    )
     p.add_argument("--max-tokens", type=int, default=200, help="skip lines with more tokens (default: 200)")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--n-samples", type=int, default=8192, help="sampled-softmax candidates (default: 8192)")

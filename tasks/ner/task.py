@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
+from elmo_features.tokenizer import tokenize
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
@@ -205,7 +206,8 @@ PREDICT_FORMATS = ("auto", "conll", "text")  # `predict --format`; auto: conll w
 
 
 def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str, fmt: str = "auto") -> list[dict] | str:
-    """``text``: one whitespace-tokenised sentence per line -> ``{"tokens", "tags"}`` (IOB2) per line.
+    """``text``: one sentence per line, raw or tokenised (the project's tokenizer returns tokenised text
+    unchanged) -> ``{"tokens", "tags"}`` (IOB2) per line.
     ``conll``: a labelled CoNLL file in the run's column layout -> conlleval-style ``token gold predicted``
     lines (IOB2), a blank line after each sentence. ``auto``: conll when the file reads as one; when it
     does not but most lines end in a tag, the CoNLL error (never a silent reading as text)."""
@@ -219,7 +221,7 @@ def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str, 
             return conll_columns(split, predict(model, split.tokens), config.data.separator or " ")
     from elmo_features.embed_file import read_sentences
 
-    sentences = [line.split() for line in read_sentences(path)]
+    sentences = [tokenize(line) for line in read_sentences(path)]
     return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]
 
 

@@ -1,7 +1,7 @@
 """SQuAD v1.1 JSON (and the hub's ``squad``) as lists of :class:`QaExample`, char offsets kept.
 
-Passages and questions are tokenised by a regex (runs of word characters, or single other
-non-space characters), each token with its ``[start, end)`` character offsets, so a predicted
+Passages and questions are tokenised by the project's tokenizer (:mod:`elmo_features.tokenizer`,
+spaCy, PTB-style), each passage token with its ``[start, end)`` character offsets, so a predicted
 token span maps back to the exact passage text. The first gold answer of a question is its
 training span: its character span maps to the tokens that cover it. An answer whose ends fall
 inside a token ("5" of "5th") does not align: it snaps to the covering tokens and is counted
@@ -15,23 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from elmo_features.errors import ElmoError
+from elmo_features.tokenizer import tokenize, tokenize_with_offsets
 from tasks.common.data import hub_name, load_hub_split, split_file
 
 log = logging.getLogger(__name__)
-
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-def tokenize(text: str) -> list[tuple[str, int, int]]:
-    """``(token, start, end)`` of each word (``\\w+``) or punctuation character of ``text``."""
-    return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
 @dataclass
@@ -106,7 +99,7 @@ class _Builder:
         self.seen.add(qid)
         if not tokens:
             raise _fail(where, f"question {qid!r}: the context has no tokens")
-        question_tokens = [t for t, _, _ in tokenize(question)]
+        question_tokens = tokenize(question)
         if not question_tokens:
             raise _fail(where, f"question {qid!r} has no tokens")
         offsets = [(s, e) for _, s, e in tokens]
@@ -164,7 +157,7 @@ def parse_squad(data: Any, source: str) -> SquadSplit:
             where = f"{source}: data[{a}].paragraphs[{p}]"
             _need(paragraph, dict, source, "a paragraph")
             context = _need(paragraph.get("context"), str, where, "'context'")
-            tokens = tokenize(context)
+            tokens = tokenize_with_offsets(context)
             for q, qa in enumerate(_need(paragraph.get("qas"), list, where, "'qas'")):
                 here = f"{where}.qas[{q}]"
                 _need(qa, dict, here, "a question")
@@ -222,7 +215,7 @@ def _from_hub(name: str, split: str) -> SquadSplit:
     tokenized: dict[str, list] = {}
     for row, item in enumerate(data, start=1):
         context = item["context"]
-        tokens = tokenized.setdefault(context, tokenize(context))
+        tokens = tokenized.setdefault(context, tokenize_with_offsets(context))
         answers = list(zip(item["answers"]["text"], item["answers"]["answer_start"], strict=True))
         builder.add(f"{where} row {row}", item["id"], item["question"], context, tokens, answers)
     return builder.finish()

@@ -21,13 +21,14 @@ from torch.utils.data import DataLoader
 from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
+from elmo_features.tokenizer import tokenize, tokenize_with_offsets
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import CharFeaturesConfig, char_vocabulary
 from tasks.common.task_api import Built, add_pretrained, embedder_for_run, prepare_embedder, read_run, restore
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
-from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json, tokenize
+from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json
 from tasks.qa.reader import truncate_for_training as truncate
 
 log = logging.getLogger(__name__)
@@ -231,10 +232,10 @@ def predict_file(
 
 def answer(model: Bidaf, question: str, context: str) -> str:
     """The answer span of ``question`` in ``context``, as text."""
-    tokens = tokenize(context)
+    tokens = tokenize_with_offsets(context)
     if not tokens:
         raise ElmoError("the context has no tokens")
-    question_tokens = [t for t, _, _ in tokenize(question)]
+    question_tokens = tokenize(question)
     if not question_tokens:
         raise ElmoError("the question has no tokens")
     example = QaExample("q", question_tokens, context, [t for t, _, _ in tokens], [(s, e) for _, s, e in tokens])

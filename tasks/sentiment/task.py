@@ -19,6 +19,7 @@ from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
+from elmo_features.tokenizer import tokenize
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.task_api import (
@@ -222,12 +223,13 @@ PREDICT_FORMATS = ("text", "sst", "tsv")  # `predict --format`: texts, or the la
 def predict_file(
     model: SentimentClassifier, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "text"
 ) -> list[dict]:
-    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts; for a labelled
+    """``{"text", "label", "probabilities": {label: p}}`` for each line of a file of texts (raw or tokenised); for a
+    labelled
     file (``sst`` trees or ``tsv`` rows, read as training reads them) the records also hold the ``gold`` label."""
     if fmt != "text":
         return _predict_labelled(model, vocab, config, path, fmt)
     texts = read_texts(path)
-    probabilities = predict(model, [text.split() for text in texts], config.trainer.batch_size)
+    probabilities = predict(model, [tokenize(text) for text in texts], config.trainer.batch_size)
     labels = vocab["labels"]
     return [
         {
