@@ -120,6 +120,7 @@ def _one_step(cfg, grads_of) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_pretrain_devices_2_without_torchrun_steps_on_the_mean_gradient(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("WORLD_SIZE", raising=False)

@@ -324,6 +324,7 @@ def _read_in_child(files: tuple[Path, Path], root: Path, barrier, results) -> No
     results.put(torch.stack([cache.get(SENTENCES, build_missing=False)[0] for _ in range(20)]).numpy())
 
 
+@pytest.mark.slow
 def test_concurrent_readers_get_identical_results(tiny_files, tmp_path):
     cache = FeatureCache(load(tiny_files), tmp_path)
     cache.build(SENTENCES, progress=False)
