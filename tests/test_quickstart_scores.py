@@ -221,3 +221,15 @@ def test_real_without_sst_is_an_error(small, tmp_path):
     with pytest.raises(ElmoError, match="--data real needs conll2003/ and sst/ under DATA_DIR"):
         quickstart.prepare_data(tmp_path / "q", seed=0, source="real")
     assert quickstart.prepare_data(tmp_path / "q", seed=0, source="auto").source.startswith("generated")
+
+
+@pytest.mark.parametrize(
+    ("argv", "source"), [([], "generated"), (["--data", "auto"], "auto"), (["--data", "real"], "real")]
+)
+def test_the_command_passes_its_data_choice_on(monkeypatch, tmp_path, argv, source):
+    from tasks.cli import main
+
+    calls = []
+    monkeypatch.setattr(quickstart, "run", lambda output_dir, **kwargs: calls.append(kwargs["source"]))
+    assert main(["quickstart", "-o", str(tmp_path / "q"), *argv]) == 0
+    assert calls == [source]
