@@ -125,6 +125,7 @@ def _real_subsets(root: Path, folder: Path, files: dict[str, Path], ambiguous: d
     is the text of the whole CoNLL-2003 and SST training splits. Ambiguous: NER tokens seen with two
     types in training, sentiment sentences with a negation or contrast word. QA stays generated."""
     from tasks.ner.reader import load_split as load_ner
+    from tasks.ner.tags import bioul_to_iob2
     from tasks.quickstart_data import SIZES
     from tasks.sentiment.reader import load_split as load_sst
 
@@ -132,7 +133,8 @@ def _real_subsets(root: Path, folder: Path, files: dict[str, Path], ambiguous: d
     ner_splits = {}
     for split, n in SIZES["ner"].items():
         rows = load_ner(str(root / "conll2003"), split, scheme="IOB2").select(range(n))
-        ner_splits[split] = [(list(r["tokens"]), list(r["tags"])) for r in rows]
+        # the reader gives BIOUL; the files are read back as IOB2, like the generated ones
+        ner_splits[split] = [(list(r["tokens"]), bioul_to_iob2(r["tags"])) for r in rows]
         text = "\n".join("".join(f"{t} {g}\n" for t, g in zip(*s, strict=True)) for s in ner_splits[split])
         files[f"ner/{split}"].write_text(text, encoding="utf-8")
     types: dict[str, set[str]] = {}

@@ -69,7 +69,8 @@ def test_benchmark_runs_reuses_and_reports(tmp_path, capsys):
     assert float(table["wide"]["increase"]) == pytest.approx(increase, abs=0.02)
     assert table["small"]["paper"] == "90.15" and table["small"]["increase"] == ""
     info = json.loads((out / "runs" / "tiny" / "wide" / "seed1" / "bench.json").read_text())
-    assert info["overrides"] == ["embedder.dim=8", "trainer.seed=1"] and info["wall_s"] > 0 and info["git"]
+    assert info["overrides"] == ["embedder.dim=8", "trainer.seed=1"] and info["git"]
+    assert isinstance(info["wall_s"], float) and info["wall_s"] >= 0  # rounded to 0.1 s: 0.0 on a fast machine
     assert {"cpu_flags", "cpu_capability", "threads"} <= set(info["machine"])
     assert (out / "tiny_bars.png").stat().st_size > 0 and "tiny" in (out / "README.md").read_text()
     capsys.readouterr()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,6 @@ import numpy as np
 import pytest
 from conftest import TINY_OPTIONS as OPTS
 
-from elmo_features.bilm import BiLM
 from elmo_features.models import OFFICIAL, official_paths, official_urls
 from elmo_features.options import BiLMOptions
 from elmo_features.weights import random_weights, write_weights
@@ -251,15 +252,16 @@ def test_bad_input_is_a_one_line_error(tmp_path, monkeypatch, capsys, case) -> N
     assert list(out_dir.iterdir()) == []
 
 
-def _fail_on_second_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    forward, calls = BiLM.forward, itertools.count()
+def _disk_full_on_second_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HDF5 write itself fails (ENOSPC) once the first sentence is in the file."""
+    create, calls = h5py.Group.create_dataset, itertools.count()
 
     def failing(self, *args, **kwargs):
         if next(calls) == 1:
-            raise OSError(28, "No space left on device")
-        return forward(self, *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return create(self, *args, **kwargs)
 
-    monkeypatch.setattr(BiLM, "forward", failing)
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing)
 
 
 @pytest.mark.parametrize("failure", ["corrupt-weights", "disk-full-mid-write"])
@@ -268,12 +270,14 @@ def test_failed_run_keeps_existing_output(tmp_path, monkeypatch, capsys, failure
     if failure == "corrupt-weights":
         model = _swap_weights(model, _corrupt(tmp_path))
     else:
-        _fail_on_second_batch(monkeypatch)
+        _disk_full_on_second_dataset(monkeypatch)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out, before = out_dir / "out.hdf5", b"precious bytes \x00\x01"
     out.write_bytes(before)
     code = main(["embed", str(_good_input(tmp_path)), str(out), *model, "--batch-size", "1"])
-    one_line_error(capsys, code, after_progress=failure == "disk-full-mid-write")
+    message = one_line_error(capsys, code, after_progress=failure == "disk-full-mid-write")
+    if failure == "disk-full-mid-write":
+        assert message == f"elmo-tasks: error: cannot write {out}: {os.strerror(errno.ENOSPC)}"
     assert out.read_bytes() == before
     assert list(out_dir.iterdir()) == [out]

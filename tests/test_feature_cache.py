@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import multiprocessing
 import os
 import shutil
@@ -258,6 +259,33 @@ def test_unwritable_directory_is_a_one_line_error_and_leaves_nothing(tiny_files,
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_disk_full_in_a_shard_write_is_a_one_line_error_and_keeps_only_whole_shards(tiny_files, tmp_path, monkeypatch):
+    cache = FeatureCache(load(tiny_files), tmp_path, shard_tokens=10)
+    fsync, calls = os.fsync, [0]
+
+    def full(fd):  # the second shard's bytes do not fit on the disk
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ElmoError) as err:
+        cache.build(SENTENCES, batch_size=64, progress=False)
+    message = str(err.value)
+    assert message.startswith(f"cannot write {cache.folder}/") and message.endswith(f": {os.strerror(errno.ENOSPC)}")
+    assert "\n" not in message
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert [p.name for p in cache.folder.iterdir() if p.name.endswith(".tmp")] == []  # nothing half-written
+    shards = list(cache.folder.glob(f"*{SUFFIX}"))
+    assert len(shards) == 1
+    reader = FeatureCache(load(tiny_files), tmp_path, shard_tokens=10)  # the whole shard is read back as it is
+    stored = [s for s in UNIQUE if reader.contains(list(s))]
+    assert stored and len(stored) < len(UNIQUE)
+    count_rows(reader.bilm, fail_after=0)
+    reader.get([list(s) for s in stored], build_missing=False)
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores directory permissions")
 def test_read_only_directory_is_a_one_line_error(tiny_files, tmp_path):
     root = tmp_path / "ro"
@@ -298,6 +326,7 @@ def _read_in_child(files: tuple[Path, Path], root: Path, barrier, results) -> No
     results.put(torch.stack([cache.get(SENTENCES, build_missing=False)[0] for _ in range(20)]).numpy())
 
 
+@pytest.mark.slow
 def test_concurrent_readers_get_identical_results(tiny_files, tmp_path):
     cache = FeatureCache(load(tiny_files), tmp_path)
     cache.build(SENTENCES, progress=False)

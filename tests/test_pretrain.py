@@ -195,6 +195,7 @@ def test_heldout_perplexity_falls_on_a_repetitive_corpus(corpus, tmp_path: Path)
     assert (out / "metrics.csv").read_text().startswith("epoch,step,")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(corpus, tmp_path: Path) -> None:
     train, heldout = corpus
     args = [str(train), *FAST, "--heldout", str(heldout), "--max-steps", "20", "--checkpoint-every", "5"]
@@ -214,6 +215,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_weights(corpus, tmp_path: 
     assert json.loads((killed / "metrics.json").read_text())[-1]["step"] == 20
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_with_torchrun(corpus, tmp_path: Path) -> None:
     train, heldout = corpus
     out = tmp_path / "ddp"

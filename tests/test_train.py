@@ -231,6 +231,7 @@ def test_without_validation_split(tmp_path):
     assert "dev" not in metrics and "f1" in metrics["test"] and metrics["best_epoch"] == 1
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     """Lightning starts a second process (gloo); each rank steps through half the training batches,
     and the validation score gathered from both ranks equals the single-process dev score."""
