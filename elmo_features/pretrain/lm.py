@@ -20,7 +20,6 @@ from elmo_features.bilm import CharCNN
 from elmo_features.chars import BOS_TOKEN, EOS_TOKEN, token_length, tokens_to_ids
 from elmo_features.options import BiLMOptions
 from elmo_features.pretrain.corpus import Batch
-from elmo_features.pretrain.projected_lstm import projected_lstm
 from elmo_features.pretrain.softmax import Softmax
 
 FORGET_BIAS = 1.0
@@ -73,12 +72,25 @@ class BidirectionalLM(nn.Module):
         """inputs (2, T, B, P) -> outputs (2, T, B, P), final h, c. Every row runs every step."""
         _, steps, rows, p = inputs.shape
         cells = self.options.cell_dim
+        cell_clip, proj_clip = self.options.cell_clip, self.options.proj_clip
         bias = self.bias[layer].clone()
         bias[..., cells : 2 * cells] += FORGET_BIAS
         gates_in = torch.baddbmm(bias, inputs.reshape(2, steps * rows, p), self.w_input[layer])
+        # unbind, not gates_in[:, t]: each slice's backward would write a zero tensor of the full size
+        per_step = gates_in.view(2, steps, rows, 4 * cells).unbind(1)
         w_state, w_proj = self.w_state[layer].transpose(1, 2), self.w_proj[layer].transpose(1, 2)
-        gates_in = gates_in.view(2, steps, rows, 4 * cells)
-        return projected_lstm(gates_in, h, c, w_state, w_proj, self.options.cell_clip, self.options.proj_clip)
+        outputs = []
+        for t in range(steps):
+            gates = torch.baddbmm(per_step[t], h, w_state)
+            i, f, o = torch.sigmoid(gates[..., : 3 * cells]).chunk(3, dim=-1)
+            c = f * c + i * torch.tanh(gates[..., 3 * cells :])
+            if cell_clip:
+                c = c.clamp(-cell_clip, cell_clip)
+            h = torch.bmm(o * torch.tanh(c), w_proj)
+            if proj_clip:
+                h = h.clamp(-proj_clip, proj_clip)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h, c
 
     def lstm(self, inputs: Tensor, state: State, dropout: float = 0.0) -> tuple[list[Tensor], State]:
         """inputs (2, T, B, P) (backward rows already reversed) -> per-layer outputs, final state."""
