@@ -1,4 +1,5 @@
-"""Official pretrained ELMo models by name: download URLs, the local cache, offline help."""
+"""ELMo models by name: the project's own published biLMs (``models/<name>/`` at the repository root,
+always offline) and the official ones (download URLs, the local cache, offline help)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,22 @@ OFFICIAL = {
     "original": "2x4096_512_2048cnn_2xhighway",
     "5.5B": "2x4096_512_2048cnn_2xhighway_5.5B",
 }
+
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "models"  # the repository's models/<name>/ folders
+
+
+def published() -> dict[str, tuple[Path, Path]]:
+    """The project's own biLMs by name: ``models/<name>/options.json`` + ``weights.hdf5``."""
+    if not PUBLISHED.is_dir():
+        return {}
+    folders = sorted(p for p in PUBLISHED.iterdir() if p.is_dir())
+    return {p.name: (p / "options.json", p / "weights.hdf5") for p in folders if (p / "weights.hdf5").is_file()}
+
+
+def model_names() -> list[str]:
+    """Every name a model can be given by: the published ones, then the official ones."""
+    return [*published(), *OFFICIAL]
 
 
 _FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
@@ -87,9 +104,12 @@ def is_cached(name: str) -> bool:
 
 
 def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
-    """(options, weights) paths of an official model, downloading them once if allowed."""
+    """(options, weights) paths of a published model, or of an official one (downloaded once if allowed)."""
+    own = published()
+    if name in own:
+        return own[name]
     if name not in OFFICIAL:
-        raise ElmoError(f"unknown ELMo model {name!r} (official names: {', '.join(OFFICIAL)})")
+        raise ElmoError(f"unknown ELMo model {name!r} (names: {', '.join(model_names())})")
     paths = official_paths(name)
     if is_cached(name):
         return paths
@@ -126,5 +146,7 @@ def resolve_files(model: str | None, options_file: str | None, weight_file: str 
             raise ElmoError("give either a model name or --options-file/--weight-file, not both")
         return resolve(model)
     if not options_file or not weight_file:
-        raise ElmoError(f"both --options-file and --weight-file are needed (or a model name: {', '.join(OFFICIAL)})")
+        raise ElmoError(
+            f"both --options-file and --weight-file are needed (or a model name: {', '.join(model_names())})"
+        )
     return Path(options_file), Path(weight_file)

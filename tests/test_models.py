@@ -49,3 +49,25 @@ def test_small_architecture_matches_the_released_small_options(fixtures_dir):
 
     released = json.loads((fixtures_dir / "elmo-small-random" / "small_random_options.json").read_text())
     assert BiLMOptions.from_dict(architecture("small")) == BiLMOptions.from_dict(released)
+
+
+def test_a_published_model_loads_by_name_offline(tmp_path, monkeypatch, tiny_files):
+    """models/<name>/ at the repository root: found by name before the official names, never downloaded."""
+    import shutil
+
+    import elmo_features.models as models
+    from elmo_features.bilm import BiLM
+
+    monkeypatch.setattr(models, "PUBLISHED", tmp_path / "models")
+    monkeypatch.setenv("ELMO_TASKS_OFFLINE", "1")
+    folder = tmp_path / "models" / "ours"
+    folder.mkdir(parents=True)
+    shutil.copy(tiny_files[0], folder / "options.json")
+    shutil.copy(tiny_files[1], folder / "weights.hdf5")
+    (tmp_path / "models" / "half").mkdir()  # a folder without weights is not a model
+    assert models.model_names()[:1] == ["ours"] and "half" not in models.model_names()
+    assert resolve_files("ours", None, None) == (folder / "options.json", folder / "weights.hdf5")
+    layers, _ = BiLM.from_files(*resolve("ours"))([["a", "b"]])
+    assert layers.shape == (3, 1, 2, 16)
+    with pytest.raises(ElmoError, match=r"unknown ELMo model 'half' \(names: ours, small"):
+        resolve("half")

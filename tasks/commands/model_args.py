@@ -11,7 +11,10 @@ from elmo_features.errors import ElmoError
 def add_model_args(parser: argparse.ArgumentParser, states: tuple[str, ...] = STATE_MODES) -> None:
     parser.add_argument("--options-file", help="biLM options JSON (official format)")
     parser.add_argument("--weight-file", help="biLM weights HDF5 (official layout)")
-    parser.add_argument("--model", help="official model name instead of files: small, medium, original, 5.5B")
+    parser.add_argument(
+        "--model",
+        help="a model name instead of files: one of models/ (the project's own), or small, medium, original, 5.5B",
+    )
     parser.add_argument("--state", choices=states, default="warm", help="LSTM start state per sentence (default: warm)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument(
