@@ -22,12 +22,17 @@ Labelled = Sequence[tuple[Sequence[str], Sequence[str | None]]]  # (tokens, labe
 
 
 def static_featurizer(vectors: StaticVectors) -> Featurizer:
-    """Each token's row of ``vectors`` (zeros for a word it does not hold)."""
+    """Each token's row of ``vectors``, else its lower-cased form's (the embedders' fallback, which a
+    lower-cased file such as GloVe 6B needs), else zeros."""
     zero = np.zeros(vectors.dim, dtype=np.float32)
+
+    def row(index: dict[str, int], token: str) -> np.ndarray:
+        found = index.get(token, index.get(token.lower()))
+        return zero if found is None else vectors.vectors[found]
 
     def featurize(sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         index = vectors.index
-        return [np.stack([vectors.vectors[index[t]] if t in index else zero for t in s]) for s in sentences]
+        return [np.stack([row(index, t) for t in s]) for s in sentences]
 
     return featurize
 

@@ -47,3 +47,9 @@ def test_one_label_cannot_be_probed():
         probe_accuracies(static, TRAIN[:2], {"test": TEST})
     with pytest.raises(ValueError, match="one labelled token in each test"):
         probe_accuracies(static, TRAIN, {"test": TEST, "none": [(["coach"], [None])]})
+
+
+def test_static_rows_fall_back_to_the_lower_cased_word_like_the_embedders():
+    vectors = StaticVectors(["paris", "Paris2"], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    (features,) = static_featurizer(vectors)([["Paris", "paris", "Paris2", "PARIS2", "x"]])
+    np.testing.assert_array_equal(features, [[1, 0], [1, 0], [0, 1], [0, 0], [0, 0]])
