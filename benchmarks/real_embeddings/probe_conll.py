@@ -62,7 +62,9 @@ def main() -> None:
     ambiguous = ambiguous_words(train)
     tests = {
         "all": test,
-        "ambiguous": [(tokens, [x if t in ambiguous else None for t, x in zip(tokens, xs)]) for tokens, xs in test],
+        "ambiguous": [
+            (tokens, [x if t in ambiguous else None for t, x in zip(tokens, xs, strict=True)]) for tokens, xs in test
+        ],
     }
     counts = {name: sum(x is not None for _, xs in rows for x in xs) for name, rows in tests.items()}
     words = {t for rows in (train, test) for tokens, _ in rows for t in tokens}
