@@ -74,7 +74,7 @@ HEADS: dict[str, dict[str, Any]] = {
         "trainer": {"epochs": 15, "batch_size": 16, "lr": 0.003, "patience": 4},
     },
 }
-METRIC = {"ner": ("f1", "test span F1"), "sentiment": ("accuracy", "test accuracy"), "qa": ("f1", "dev F1")}
+METRIC = {"ner": "test span F1", "sentiment": "test accuracy", "qa": "dev F1"}  # the key is the task's MONITOR
 AMBIGUOUS_LABEL = {
     "ner": "type accuracy on ambiguous words",
     "sentiment": "accuracy on negation/contrast/context",
@@ -232,13 +232,13 @@ def task_config(task: str, data: QuickData, embedder: dict, seed: int) -> dict[s
 
 def ambiguous_score(task: str, run_dir: Path, data: QuickData) -> float | None:
     """The score on the items where only context decides (None when there are none)."""
-    from tasks.common.trainer import task_module
+    from tasks.common.task import get_task
 
-    module = task_module(task)
+    module = get_task(task)
     model, vocab, config = module.load_run(run_dir)
     if task == "ner":
         split = module.read_split(config, "test")
-        predicted = module.predict(model, split.tokens)
+        predicted = module.tag(model, split.tokens)
         gold = split.tags  # BIOUL inside; compare entity types only
         hits = [
             _type(predicted[s][k]) == _type(gold[s][k]) for s, k in data.ambiguous["ner"]["test"] if k < len(gold[s])
@@ -265,11 +265,12 @@ def _type(tag: str) -> str:
 
 def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed: int, say) -> list[Row]:
     from tasks.common.config import validate_config
+    from tasks.common.task import get_task
     from tasks.common.trainer import train
 
     rows = []
     for task in TASKS:
-        key, _ = METRIC[task]
+        key = get_task(task).MONITOR
         for name in EMBEDDINGS:
             run_dir = folder / task / name
             if run_dir.exists():  # the quickstart's own folder from an earlier call
@@ -280,7 +281,7 @@ def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed:
             split = "test" if "test" in metrics else "dev"
             score = float(metrics[split][key])  # every task scores in percent
             row = Row(task, name, score, ambiguous_score(task, run_dir, data), time.perf_counter() - started)
-            say(f"  {task:9s} {name:8s} {METRIC[task][1]} {row.score:5.1f}  ({row.seconds:.0f}s)")
+            say(f"  {task:9s} {name:8s} {METRIC[task]} {row.score:5.1f}  ({row.seconds:.0f}s)")
             rows.append(row)
     return rows
 
@@ -339,7 +340,7 @@ def table(rows: list[Row]) -> str:
         "| --- | --- | " + " | ".join("---" for _ in EMBEDDINGS) + " | --- |",
     ]
     for task in TASKS:
-        for label, pick in ((METRIC[task][1], lambda r: r.score), (AMBIGUOUS_LABEL[task], lambda r: r.ambiguous)):
+        for label, pick in ((METRIC[task], lambda r: r.score), (AMBIGUOUS_LABEL[task], lambda r: r.ambiguous)):
             values = [pick(by[(task, e)]) if (task, e) in by else None for e in EMBEDDINGS]
             cells = ["-" if v is None else f"{v:.1f}" for v in values]
             delta = f"{values[2] - values[0]:+.1f}" if values[0] is not None and values[2] is not None else "-"

@@ -1,7 +1,7 @@
 """The shared training path: a task model inside a LightningModule, trained by Lightning.
 
 ``train(config, run_dir)`` seeds everything, builds the task (data, vocabularies, model) through
-its ``tasks.<name>.task`` module (the protocol is in :mod:`tasks.common.task_api`), trains with
+its registered :class:`~tasks.common.task.Task`, trains with
 early stopping on the task's validation score, keeps the best and the last checkpoint, logs per
 epoch, and then evaluates the best weights on the validation and test splits. The run folder::
 
@@ -23,7 +23,6 @@ Checkpoints are only ever read with ``weights_only=True`` (no pickled code runs)
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import os
@@ -41,24 +40,14 @@ from elmo_features.embedders import coverage_line
 from elmo_features.errors import ElmoError
 from elmo_features.machine import machine
 from tasks.common.config import TrainConfig, dump_config
-from tasks.common.task_api import vector_coverage, vector_sources
+from tasks.common.task import Task, get_task, vector_coverage, vector_sources
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
 LOG = "logs/metrics.csv"
 
 
-def task_module(name: str):
-    """The ``tasks.<name>.task`` module (see :mod:`tasks.common.task_api`), found by name."""
-    try:
-        return importlib.import_module(f"tasks.{name}.task")
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith(f"tasks.{name}"):
-            raise ElmoError(f"task {name!r} has no trainer yet") from None
-        raise
-
-
-def monitor_name(task) -> str:
+def monitor_name(task: Task) -> str:
     """The logged validation score early stopping and the best checkpoint follow (``val_f1``...)."""
     return f"val_{task.MONITOR}"
 
@@ -98,11 +87,11 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
-def _lightning_module(model: nn.Module, task, config: TrainConfig):
+def _lightning_module(model: nn.Module, task: Task, config: TrainConfig):
     import lightning as L
 
     class TaskModule(L.LightningModule):
-        """Loss from ``model(batch, tags)["loss"]``; validation predictions scored by the task."""
+        """Loss from :meth:`Task.training_loss`; validation predictions scored by the task."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -111,7 +100,7 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._pred: list = []
 
         def training_step(self, batch, batch_idx):
-            loss = self.model(*batch)["loss"]
+            loss = task.training_loss(self.model, batch)
             self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[-1]), sync_dist=True)
             return loss
 
@@ -121,7 +110,7 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._pred.extend(predicted)
 
         def on_validation_epoch_end(self):
-            scores = task.score(_gather(self._gold), _gather(self._pred))
+            scores = task.score(_gather(self._gold), _gather(self._pred), self.model)
             self._gold, self._pred = [], []
             self.log(monitor_name(task), float(scores[task.MONITOR]), prog_bar=True, sync_dist=True)
 
@@ -221,7 +210,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     run_dir = Path(run_dir)
     rank = env_rank()
     last = _check_run_dir(run_dir, resume, config, rank)
-    task = task_module(config.task.name)
+    task = get_task(config.task.name)
     monitor = monitor_name(task)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True, warn_only=True)
