@@ -23,9 +23,7 @@ Checkpoints are only ever read with ``weights_only=True`` (no pickled code runs)
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
 import signal
 import sys
 import warnings
@@ -35,7 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
+from elmo_features.atomic import atomic_path, check_output_folder, write_csv_atomic, write_text_atomic
+from elmo_features.distributed import env_rank, gather
 from elmo_features.embedders import coverage_line
 from elmo_features.errors import ElmoError
 from elmo_features.machine import machine
@@ -50,23 +49,6 @@ LOG = "logs/metrics.csv"
 def monitor_name(task: Task) -> str:
     """The logged validation score early stopping and the best checkpoint follow (``val_f1``...)."""
     return f"val_{task.MONITOR}"
-
-
-def env_rank() -> int:
-    """This process's global rank as the launcher set it (torchrun: RANK; Lightning's children:
-    LOCAL_RANK on one machine); 0 for the process that starts a run."""
-    return int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0)
-
-
-def _gather(items: list) -> list:
-    """``items`` from every DDP rank, concatenated (``items`` itself outside a process group)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return items
-    parts: list = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, items)
-    return [x for part in parts for x in part]
 
 
 def load_safely(path: Path) -> Any:
@@ -110,7 +92,9 @@ def _lightning_module(model: nn.Module, task: Task, config: TrainConfig):
             self._pred.extend(predicted)
 
         def on_validation_epoch_end(self):
-            scores = task.score(_gather(self._gold), _gather(self._pred), self.model)
+            gold = [x for part in gather(self._gold) for x in part]  # every rank's predictions
+            predicted = [x for part in gather(self._pred) for x in part]
+            scores = task.score(gold, predicted, self.model)
             self._gold, self._pred = [], []
             self.log(monitor_name(task), float(scores[task.MONITOR]), prog_bar=True, sync_dist=True)
 
@@ -161,12 +145,7 @@ def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     rows = history + rows
-    keys = sorted({k for r in rows for k in r})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
+    write_csv_atomic(path, rows, sorted({k for r in rows for k in r}))
 
 
 def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
