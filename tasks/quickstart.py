@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,6 @@ class Row:
     score: float
     ambiguous: float | None
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- data
@@ -189,7 +188,7 @@ def train_embeddings(data: QuickData, folder: Path, lm_steps: int, seed: int, sa
         progress=False,
     )
     result = pretrain(config)
-    ppl = result.get("train_ppl") or result.get("train_perplexity")
+    ppl = result.get("train_ppl")
     seconds = time.perf_counter() - started
     say(f"  biLM, {lm_steps} steps, in {seconds:.0f}s" + (f" (train perplexity {ppl:.1f})" if ppl else ""))
     static = {"trainable": True}  # fine-tuned: frozen GloVe cannot tell "good" from "bad" in shared contexts
