@@ -20,7 +20,7 @@ import torch
 from elmo_features.bilm import BiLM
 from elmo_features.errors import ElmoError
 from elmo_features.options import BiLMOptions
-from elmo_features.pretrain.corpus import IGNORE, Batcher, read_sentences, sentence_stream
+from elmo_features.pretrain.corpus import IGNORE, Batcher, read_numbered_tokens, sentence_stream
 from elmo_features.pretrain.export import load_official, to_official
 from elmo_features.pretrain.lm import BidirectionalLM
 from elmo_features.pretrain.softmax import Softmax, expected_count, sample_log_uniform
@@ -78,7 +78,7 @@ def test_tokenize_and_vocab_order(tmp_path: Path) -> None:
     raw = tmp_path / "raw.txt"
     raw.write_text('He said: "it\'s 3.5 well-known"!\n', encoding="utf-8")
     tokens = ["He", "said", ":", '"', "it", "'s", "3.5", "well-known", '"', "!"]
-    assert [t for _, _, t in read_sentences([raw], raw_text=True)] == [tokens]  # the shared spaCy tokenizer
+    assert [t for _, _, t in read_numbered_tokens([raw], raw_text=True)] == [tokens]  # the shared spaCy tokenizer
     from collections import Counter
 
     vocab = Vocabulary.from_counts(Counter(["b", "a", "b", "c", "c", "c", "<S>"]), size=2)

@@ -196,7 +196,7 @@ class NerTask(Task):
                     raise
             else:
                 return conll_columns(split, predict(model, split.tokens), config.data.separator or " ")
-        from elmo_features.embed_file import read_sentences
+        from elmo_features.embed_file import read_text_lines
 
-        sentences = [tokenize(line) for line in read_sentences(path)]
+        sentences = [tokenize(line) for line in read_text_lines(path)]
         return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]

@@ -148,9 +148,9 @@ class PosTask(Task):
         if fmt == "conll":
             split = self.read_split(config, "test", path)
             return _columns(split, tag(model, split.tokens, config.trainer.batch_size))
-        from elmo_features.embed_file import read_sentences
+        from elmo_features.embed_file import read_text_lines
 
-        sentences = [tokenize(line) for line in read_sentences(path)]
+        sentences = [tokenize(line) for line in read_text_lines(path)]
         return [{"tokens": s, "tags": t} for s, t in zip(sentences, tag(model, sentences), strict=True)]
 
 
