@@ -66,6 +66,28 @@ def test_masked_softmax_and_maxout() -> None:
     assert torch.equal(maxout(x), maxout.layers[0](x).view(4, 2, 2).amax(-1))
 
 
+def test_the_one_masked_softmax_equals_both_former_copies() -> None:
+    """The sentiment copy filled masked logits with -1e7, the QA copy with the dtype's lowest value (the
+    one kept): on every row with an unmasked position they give the same weights, to the bit; the
+    all-masked row gives zeros; only in fp16, which cannot hold -1e7, did the first fail."""
+    torch.manual_seed(0)
+    logits = 10 * torch.randn(64, 9, 12)
+    mask = torch.rand(64, 9, 12) > 0.4
+    mask[..., 0] = True  # each row has an unmasked position
+    sentiment_copy = torch.softmax(logits.masked_fill(~mask, -1e7), dim=-1) * mask
+    qa_copy = torch.softmax(logits.masked_fill(~mask, torch.finfo(logits.dtype).min), dim=-1) * mask
+    assert torch.equal(masked_softmax(logits, mask), sentiment_copy)
+    assert torch.equal(masked_softmax(logits, mask), qa_copy)
+    keys = mask[:, :1, :]  # broadcast over queries, as the biattention uses it
+    assert torch.equal(masked_softmax(logits, keys), torch.softmax(logits.masked_fill(~keys, -1e7), -1) * keys)
+    none = torch.zeros(1, 4, dtype=torch.bool)
+    assert torch.equal(masked_softmax(torch.randn(1, 4), none), torch.zeros(1, 4))
+    half = torch.randn(1, 4).half()
+    with pytest.raises(RuntimeError, match="overflow"):  # the fill that went does not fit fp16 at all
+        half.masked_fill(~none, -1e7)
+    assert torch.equal(masked_softmax(half, none), torch.zeros(1, 4).half())
+
+
 SENTENCES = [
     (["the", "film", "was", "good"], 1),
     (["great", "plot"], 1),
