@@ -244,6 +244,15 @@ def test_override_list_values_and_list_items(dummy_env):
     assert raw["embedder"]["parts"] == [{"type": "glove"}]
 
 
+def test_set_walks_the_schema_into_list_items_by_their_type(dummy_env):
+    """A list item's keys are those of the embedder its ``type`` names (the schema's union, not a marker)."""
+    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.1.top_only=true"])
+    assert "unknown key 'top_only' in embedder.parts.1" in message and "layer_norm" in message
+    assert "did you mean 'trainable'?" in error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.trainabel=1"])
+    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.path.x=1"])
+    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_glove", ["trainer.lr.x=1"])
+
+
 def test_override_list_value_that_fails_validation_is_a_type_error(dummy_env):
     message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.format=[a, b]"])
     assert "embedder.parts[0].format: Input should be a valid string" in message
