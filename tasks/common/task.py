@@ -52,9 +52,9 @@ class Built:
     validation_loader: DataLoader | None
 
 
-def prepare_embedder(block: dict[str, Any], sentences: Sequence[Sequence[str]]) -> tuple[list[str], TokenEmbedder]:
+def prepare_embedder(block: Any, sentences: Sequence[Sequence[str]]) -> tuple[list[str], TokenEmbedder]:
     """The sorted words of ``sentences`` (a run's vocabulary) and the embedder of a config block for
-    them, its ELMo feature caches filled for ``sentences`` (repeats are computed once)."""
+    them (``block``: a config block or a validated one), its feature caches filled for ``sentences``."""
     words = sorted({w for sentence in sentences for w in sentence})
     embedder = build_embedder(block, words)
     for cache in embedder.feature_caches():
