@@ -42,9 +42,9 @@ def model_files(folder: Path) -> tuple[Path, Path]:
 
 
 def sentences(limit: int | None):
-    from tasks.commands.cache import read_sentences
+    from tasks.commands.cache import read_token_sentences
 
-    return islice(read_sentences(train_file(), "conll"), limit)
+    return islice(read_token_sentences(train_file(), "conll"), limit)
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from elmo_features.errors import ElmoError
 
@@ -69,3 +72,24 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through (checked first with :func:`check_output`, then
+    written through :func:`atomic_path`)."""
+    check_output(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        yield out
+
+
+def write_csv_atomic(path: str | Path, rows: Sequence[dict[str, Any]], fields: Sequence[str] | None = None) -> None:
+    """``rows`` as CSV with a header (``fields``, default every key in first-seen order), through
+    :func:`atomic_path`; no rows and no fields: an empty file."""
+    fields = list(fields) if fields is not None else list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    if fields:
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())

@@ -43,8 +43,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from elmo_features.atomic import atomic_open
 from elmo_features.errors import ElmoError
-from elmo_features.static import _atomic_output, _Source
+from elmo_features.static import _Source
 from elmo_features.text_lines import decode_lines
 from elmo_features.tokenizer import split_sentences
 
@@ -181,7 +182,7 @@ def prepare(
     bar = _Progress(len(documents)) if progress else None
     seen: set[bytes] = set()
     start = time.monotonic()
-    with _atomic_output(out / TRAIN) as train_file, _atomic_output(out / HELDOUT) as heldout_file:
+    with atomic_open(out / TRAIN) as train_file, atomic_open(out / HELDOUT) as heldout_file:
         for done, (sentences, held) in enumerate(split_sentences(documents, batch_size), start=1):
             part, target = (stats.heldout, heldout_file) if held else (stats.train, train_file)
             kept = 0
@@ -215,7 +216,7 @@ def prepare(
         if bar is not None:
             bar.update(len(documents), stats.train.tokens + stats.heldout.tokens, final=True)
         _check(stats, paths)
-        with _atomic_output(out / STATS) as stats_file:
+        with atomic_open(out / STATS) as stats_file:
             stats_file.write(json.dumps(asdict(stats), indent=1).encode("utf-8") + b"\n")
     return stats
 

@@ -27,7 +27,7 @@ from elmo_features.text_lines import file_lines
 OutputFormat = Literal["all", "top", "average"]
 
 
-def read_sentences(path: str | Path) -> list[str]:
+def read_text_lines(path: str | Path) -> list[str]:
     """Lines of a UTF-8 file (decoded as :func:`~elmo_features.text_lines.file_lines` does, surrounding
     spaces stripped); one-line errors for bad input."""
     sentences = [line.strip() for _, line in file_lines(path, "input")]
@@ -46,7 +46,7 @@ def _batches(bilm: BiLM, tokens: list[list[str]], batch_size: int) -> Iterator[l
 
 def embed_file(bilm: BiLM, input_file: str | Path, output_file: str | Path, *args, **kwargs) -> int:
     """Embed every line of ``input_file`` into ``output_file``; returns the token count."""
-    return embed_sentences(bilm, read_sentences(input_file), output_file, *args, **kwargs)
+    return embed_sentences(bilm, read_text_lines(input_file), output_file, *args, **kwargs)
 
 
 def embed_sentences(
@@ -59,7 +59,7 @@ def embed_sentences(
     use_sentence_keys: bool = False,
     progress: bool = True,
 ) -> int:
-    """Embed lines (as :func:`read_sentences` gives them) into ``output_file``; returns the token count."""
+    """Embed lines (as :func:`read_text_lines` gives them) into ``output_file``; returns the token count."""
     if batch_size < 1:
         raise ElmoError(f"batch size must be at least 1, got {batch_size}")
     if use_sentence_keys:

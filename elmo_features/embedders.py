@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from elmo_features.errors import ElmoError
 
 log = logging.getLogger(__name__)
+PAD, UNKNOWN = "@@PADDING@@", "@@UNKNOWN@@"
 LOW_COVERAGE = 0.5  # below this share of the training words found in the vectors file: a warning
 
 
@@ -45,10 +46,35 @@ class TokenBatch:
 
 
 class TokenEmbedder(nn.Module):
-    """(batch) -> (B, T, output_dim), zero at padding."""
+    """(batch) -> (B, T, output_dim), zero at padding.
+
+    Each kind registers itself under its config ``type`` names (:func:`register`) and owns its config
+    class, how it is built from a config (:meth:`from_config`), how a finished run rebuilds it from its
+    weights (:meth:`for_run`) and the feature caches it needs filled (:meth:`feature_caches`)."""
 
     output_dim: int
     extra_dims: tuple[int, ...] = ()  # sizes of the extra outputs of :meth:`with_extras`
+    contextual: bool = False  # whether a token's vector depends on its sentence (ELMo)
+    Config: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def from_config(cls, config: Any, vocabulary: list[str]) -> TokenEmbedder:
+        """The embedder of a validated config block for the words of ``vocabulary``."""
+        raise NotImplementedError
+
+    @classmethod
+    def for_run(cls, config: Any, words: list[str], state: dict[str, Tensor], sources: Iterator) -> TokenEmbedder:
+        """The embedder of a finished run, before its weights are loaded (``state``: this embedder's own
+        entries, keys as ``embedder.*``; ``sources``: the run's vector sources in module order)."""
+        return cls.from_config(config, words)
+
+    def feature_caches(self) -> list:
+        """The feature caches to fill with the data's sentences before training."""
+        return []
+
+    def split_contextual(self) -> tuple[list[TokenEmbedder], list[TokenEmbedder]]:
+        """(context-free parts, contextual parts), in order (a concatenation gives its parts)."""
+        return ([], [self]) if self.contextual else ([self], [])
 
     def forward(self, batch: TokenBatch) -> Tensor:
         raise NotImplementedError
@@ -59,10 +85,56 @@ class TokenEmbedder(nn.Module):
         return self(batch), []
 
     def penalty(self) -> Tensor:
-        """Regularisation to add to the loss (the scalar-mix L2 for ELMo)."""
+        """Regularisation to add to the loss (the scalar-mix L2 for ELMo); the training step adds it."""
         return torch.zeros(())
 
 
+EMBEDDERS: dict[str, type[TokenEmbedder]] = {}
+"""The one registry of embedder kinds: config ``type`` name -> class (filled by :func:`register`)."""
+
+
+def register(cls: type[TokenEmbedder]) -> type[TokenEmbedder]:
+    """Class decorator: file an embedder under each ``type`` name its ``Config`` allows."""
+    for name in get_args(cls.Config.model_fields["type"].annotation):
+        EMBEDDERS[name] = cls
+    return cls
+
+
+def _union(classes: Iterable[type[TokenEmbedder]]) -> Any:
+    configs = tuple(dict.fromkeys(c.Config for c in classes))
+    return Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007 (a runtime tuple of classes)
+
+
+# ---------------------------------------------------------------------------- config
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StaticConfig(_Block):
+    type: Literal["glove", "word2vec", "fasttext", "random"]
+    path: str | list[str] | None = None  # a list: the first file that exists (a fallback when a big one is absent)
+    format: str = "auto"
+    dim: int | None = None
+    trainable: bool = False
+    seed: int = 0
+    allow_no_match: bool = False  # train even when no word of the data is in the vectors file
+
+
+class ElmoConfig(_Block):
+    type: Literal["elmo"]
+    options: str | None = None
+    weights: str | None = None
+    model: str | None = None
+    state: Literal["stateless", "warm"] = "warm"
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    layer_norm: bool = False
+    l2: float = Field(0.0, ge=0.0)
+    outputs: int = Field(1, ge=1)
+    cache: bool = True
+    cache_dir: str | None = None
+
+
+@register
 class StaticEmbedder(TokenEmbedder):
     """A word -> vector table. Row 0 is padding (zero), row 1 the shared OOV vector.
 
@@ -79,6 +151,38 @@ class StaticEmbedder(TokenEmbedder):
         self.output_dim = matrix.shape[1]
         self.source = source
         self.coverage: dict | None = None
+
+    Config = StaticConfig
+
+    @classmethod
+    def from_config(cls, config: StaticConfig, vocabulary: list[str]) -> StaticEmbedder:
+        from elmo_features.static import build_matrix, coverage, fingerprint, load_vectors
+
+        if config.type == "random":
+            if not config.dim:
+                raise ElmoError("embedder: type 'random' needs 'dim'")
+            vectors = None
+        else:
+            if not config.path:
+                raise ElmoError(f"embedder: type {config.type!r} needs 'path'")
+            path = _first_existing(config.path)
+            vectors = load_vectors(path, vocabulary=vocabulary, format=config.format)
+        words = [PAD, UNKNOWN, *vocabulary]
+        matrix, _ = build_matrix(vectors, words, config.dim or vectors.dim, seed=config.seed)
+        if vectors is None:
+            return cls(words, matrix, trainable=True)
+        source = {"path": str(Path(path).expanduser().resolve()), "format": config.format}
+        embedder = cls(words, matrix, config.trainable, {**source, "fingerprint": fingerprint(path)})
+        embedder.coverage = {"path": path, **coverage(vectors, vocabulary)}
+        _check_coverage(embedder.coverage, config.allow_no_match)
+        return embedder
+
+    @classmethod
+    def for_run(cls, config: StaticConfig, words: list[str], state: dict[str, Tensor], sources: Iterator):
+        """The table's (trained) rows come from the run's weights: the vectors file need not be there
+        any more (with it, :meth:`add_words` can give new words their vectors)."""
+        matrix = np.zeros(tuple(state["embedder.embedding.weight"].shape), dtype=np.float32)
+        return cls([PAD, UNKNOWN, *words], matrix, trainable=True, source=next(sources, None))
 
     def add_words(self, words: Iterable[str]) -> int:
         """Append the pretrained vectors of the ``words`` this table does not know (exactly, or lower-cased)
@@ -124,8 +228,12 @@ class StaticEmbedder(TokenEmbedder):
         return self.embedding(ids)
 
 
+@register
 class ElmoEmbedder(TokenEmbedder):
     """Frozen biLM (live, or read from the feature cache) + learned scalar mixes."""
+
+    Config = ElmoConfig
+    contextual = True
 
     def __init__(self, elmo, cache=None) -> None:
         super().__init__()
@@ -133,6 +241,25 @@ class ElmoEmbedder(TokenEmbedder):
         self.cache = cache
         self.output_dim = elmo.output_dim
         self.extra_dims = (elmo.output_dim,) * (len(elmo.mixes) - 1)
+
+    @classmethod
+    def from_config(cls, config: ElmoConfig, vocabulary: list[str]) -> ElmoEmbedder:
+        from elmo_features.bilm import BiLM
+        from elmo_features.elmo import Elmo
+        from elmo_features.models import resolve_files
+
+        options_file, weight_file = resolve_files(config.model, config.options, config.weights)
+        bilm = BiLM.from_files(options_file, weight_file, state=config.state)
+        elmo = Elmo(bilm, config.outputs, dropout=config.dropout, layer_norm=config.layer_norm, l2=config.l2)
+        cache = None
+        if config.cache:
+            from elmo_features.feature_cache import FeatureCache
+
+            cache = FeatureCache(bilm, Path(config.cache_dir) if config.cache_dir else None)
+        return cls(elmo, cache)
+
+    def feature_caches(self) -> list:
+        return [self.cache] if self.cache is not None else []
 
     def layers(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
         source = self.cache.get if self.cache is not None else self.elmo.bilm
@@ -155,8 +282,16 @@ class ElmoEmbedder(TokenEmbedder):
         return self.elmo.penalty()
 
 
+class ConcatConfig(_Block):
+    type: Literal["concat"]
+    parts: list[_union(EMBEDDERS.values())]  # the kinds registered so far: a concatenation does not nest
+
+
+@register
 class ConcatEmbedder(TokenEmbedder):
     """``[part_1; part_2; ...]`` along the feature axis (the paper feeds [GloVe; ELMo])."""
+
+    Config = ConcatConfig
 
     def __init__(self, parts: Sequence[TokenEmbedder]) -> None:
         super().__init__()
@@ -177,6 +312,26 @@ class ConcatEmbedder(TokenEmbedder):
 
     def penalty(self) -> Tensor:
         return sum((part.penalty() for part in self.parts), torch.zeros(()))
+
+    @classmethod
+    def from_config(cls, config: ConcatConfig, vocabulary: list[str]) -> ConcatEmbedder:
+        return cls([EMBEDDERS[part.type].from_config(part, vocabulary) for part in config.parts])
+
+    @classmethod
+    def for_run(cls, config: ConcatConfig, words: list[str], state: dict[str, Tensor], sources: Iterator):
+        parts = []
+        for i, part in enumerate(config.parts):
+            prefix = f"embedder.parts.{i}."
+            own = {"embedder." + k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            parts.append(EMBEDDERS[part.type].for_run(part, words, own, sources))
+        return cls(parts)
+
+    def feature_caches(self) -> list:
+        return [c for part in self.parts for c in part.feature_caches()]
+
+    def split_contextual(self) -> tuple[list[TokenEmbedder], list[TokenEmbedder]]:
+        splits = [part.split_contextual() for part in self.parts]
+        return [p for fixed, _ in splits for p in fixed], [p for _, ctx in splits for p in ctx]
 
 
 # ---------------------------------------------------------------------------- config
@@ -213,19 +368,23 @@ class ConcatConfig(_Block):
     parts: list[Annotated[StaticConfig | ElmoConfig, Field(discriminator="type")]]
 
 
-EMBEDDER_TYPES = ("glove", "word2vec", "fasttext", "random", "elmo", "concat")
-_CONFIGS = {t: StaticConfig for t in EMBEDDER_TYPES[:4]} | {"elmo": ElmoConfig, "concat": ConcatConfig}
+EMBEDDER_TYPES: tuple[str, ...] = tuple(EMBEDDERS)
+EmbedderConfig = _union(EMBEDDERS.values())
+"""Any embedder block, discriminated by ``type`` (generated from :data:`EMBEDDERS`)."""
 
 
-def parse_config(block: dict, where: str = "embedder") -> StaticConfig | ElmoConfig | ConcatConfig:
-    """Validate a config block; unknown types and keys are one-line errors with a suggestion."""
+def parse_config(block: Any, where: str = "embedder") -> BaseModel:
+    """Validate a config block (or pass a validated one through); unknown types and keys are one-line
+    errors with a suggestion."""
+    if isinstance(block, BaseModel):
+        return block
     if not isinstance(block, dict) or "type" not in block:
         raise ElmoError(f"{where}: needs a 'type' (one of {', '.join(EMBEDDER_TYPES)})")
     kind = block["type"]
-    if kind not in _CONFIGS:
+    if kind not in EMBEDDERS:
         raise ElmoError(f"{where}: unknown embedder type {kind!r} (valid: {', '.join(EMBEDDER_TYPES)})")
-    schema = _CONFIGS[kind]
-    if kind == "concat":
+    schema = EMBEDDERS[kind].Config
+    if "parts" in schema.model_fields:
         for i, part in enumerate(block.get("parts") or []):
             parse_config(part, f"{where}.parts[{i}]")
     try:
@@ -241,36 +400,16 @@ def parse_config(block: dict, where: str = "embedder") -> StaticConfig | ElmoCon
         raise ElmoError(f"{where}.{key}: {first['msg']}") from None
 
 
-def build_embedder(block: dict, vocabulary: Sequence[str], where: str = "embedder") -> TokenEmbedder:
+def build_embedder(block: Any, vocabulary: Sequence[str], where: str = "embedder") -> TokenEmbedder:
     """A TokenEmbedder from a config block; ``vocabulary`` lists the words the data needs."""
-    return _build(parse_config(block, where), list(vocabulary))
+    config = parse_config(block, where)
+    return EMBEDDERS[config.type].from_config(config, list(vocabulary))
 
 
-def _build(config, vocabulary: list[str]) -> TokenEmbedder:
-    if isinstance(config, ConcatConfig):
-        return ConcatEmbedder([_build(part, vocabulary) for part in config.parts])
-    if isinstance(config, ElmoConfig):
-        return _build_elmo(config)
-    from elmo_features.static import build_matrix, coverage, fingerprint, load_vectors
-
-    if config.type == "random":
-        if not config.dim:
-            raise ElmoError("embedder: type 'random' needs 'dim'")
-        vectors = None
-    else:
-        if not config.path:
-            raise ElmoError(f"embedder: type {config.type!r} needs 'path'")
-        path = _first_existing(config.path)
-        vectors = load_vectors(path, vocabulary=vocabulary, format=config.format)
-    words = ["@@PADDING@@", "@@UNKNOWN@@", *vocabulary]
-    matrix, _ = build_matrix(vectors, words, config.dim or vectors.dim, seed=config.seed)
-    if vectors is None:
-        return StaticEmbedder(words, matrix, trainable=True)
-    source = {"path": str(Path(path).expanduser().resolve()), "format": config.format}
-    embedder = StaticEmbedder(words, matrix, config.trainable, {**source, "fingerprint": fingerprint(path)})
-    embedder.coverage = {"path": path, **coverage(vectors, vocabulary)}
-    _check_coverage(embedder.coverage, config.allow_no_match)
-    return embedder
+def embedder_for_run(block: Any, words: Sequence[str], state: dict[str, Tensor], sources: Iterable) -> TokenEmbedder:
+    """The embedder of a finished run (its weights still to be loaded into the model)."""
+    config = parse_config(block)
+    return EMBEDDERS[config.type].for_run(config, list(words), state, iter(sources))
 
 
 def _first_existing(paths: str | list[str]) -> str:
@@ -304,19 +443,3 @@ def _check_coverage(c: dict, allow_no_match: bool) -> None:
         )
     if c["words"] and c["missing"] > (1 - LOW_COVERAGE) * c["words"]:
         log.warning("%s: low coverage, most words get random vectors", coverage_line(c))
-
-
-def _build_elmo(config: ElmoConfig) -> ElmoEmbedder:
-    from elmo_features.bilm import BiLM
-    from elmo_features.elmo import Elmo
-    from elmo_features.models import resolve_files
-
-    options_file, weight_file = resolve_files(config.model, config.options, config.weights)
-    bilm = BiLM.from_files(options_file, weight_file, state=config.state)
-    elmo = Elmo(bilm, config.outputs, dropout=config.dropout, layer_norm=config.layer_norm, l2=config.l2)
-    cache = None
-    if config.cache:
-        from elmo_features.feature_cache import FeatureCache
-
-        cache = FeatureCache(bilm, Path(config.cache_dir) if config.cache_dir else None)
-    return ElmoEmbedder(elmo, cache)

@@ -37,7 +37,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from elmo_features.atomic import atomic_path, check_output
+from elmo_features.atomic import atomic_open, check_output
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import BOM, decode_lines
 
@@ -94,7 +94,7 @@ class StaticVectors:
 
     def save_text(self, path: str | Path, header: bool = True) -> None:
         """Write the word2vec text format (``header=False``: GloVe's); atomic."""
-        with _atomic_output(path) as out:
+        with atomic_open(path) as out:
             if header:
                 out.write(f"{len(self)} {self.dim}\n".encode())
             row_format = " ".join(["%.9g"] * self.dim)  # 9 significant digits: float32 round-trips exactly
@@ -238,14 +238,6 @@ def check_positive(**values: float) -> None:
     for name, value in values.items():
         if not value > 0:
             raise ElmoError(f"{name.replace('_', '-')} must be positive, got {value}")
-
-
-@contextlib.contextmanager
-def _atomic_output(path: str | Path) -> Iterator[BinaryIO]:
-    path = Path(path)
-    check_output(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        yield out
 
 
 class _Sentences:

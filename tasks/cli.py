@@ -18,9 +18,9 @@ LONG_COMMANDS = {"embed", "cache", "train", "pretrain", "benchmark", "quickstart
 
 
 def _embed(args: argparse.Namespace) -> None:
-    from elmo_features.embed_file import embed_sentences, read_sentences
+    from elmo_features.embed_file import embed_sentences, read_text_lines
 
-    sentences = read_sentences(args.input_file)  # fail on bad input before loading weights
+    sentences = read_text_lines(args.input_file)  # fail on bad input before loading weights
     bilm = load_bilm(args)
     embed_sentences(
         bilm,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ HEADS: dict[str, dict[str, Any]] = {
         "trainer": {"epochs": 15, "batch_size": 16, "lr": 0.003, "patience": 4},
     },
 }
-METRIC = {"ner": ("f1", "test span F1"), "sentiment": ("accuracy", "test accuracy"), "qa": ("f1", "dev F1")}
+METRIC = {"ner": "test span F1", "sentiment": "test accuracy", "qa": "dev F1"}  # the key is the task's MONITOR
 AMBIGUOUS_LABEL = {
     "ner": "type accuracy on ambiguous words",
     "sentiment": "accuracy on negation/contrast/context",
@@ -97,7 +97,6 @@ class Row:
     score: float
     ambiguous: float | None
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- data
@@ -189,7 +188,7 @@ def train_embeddings(data: QuickData, folder: Path, lm_steps: int, seed: int, sa
         progress=False,
     )
     result = pretrain(config)
-    ppl = result.get("train_ppl") or result.get("train_perplexity")
+    ppl = result.get("train_ppl")
     seconds = time.perf_counter() - started
     say(f"  biLM, {lm_steps} steps, in {seconds:.0f}s" + (f" (train perplexity {ppl:.1f})" if ppl else ""))
     static = {"trainable": True}  # fine-tuned: frozen GloVe cannot tell "good" from "bad" in shared contexts
@@ -232,13 +231,13 @@ def task_config(task: str, data: QuickData, embedder: dict, seed: int) -> dict[s
 
 def ambiguous_score(task: str, run_dir: Path, data: QuickData) -> float | None:
     """The score on the items where only context decides (None when there are none)."""
-    from tasks.common.trainer import task_module
+    from tasks.common.task import get_task
 
-    module = task_module(task)
+    module = get_task(task)
     model, vocab, config = module.load_run(run_dir)
     if task == "ner":
         split = module.read_split(config, "test")
-        predicted = module.predict(model, split.tokens)
+        predicted = module.tag(model, split.tokens)
         gold = split.tags  # BIOUL inside; compare entity types only
         hits = [
             _type(predicted[s][k]) == _type(gold[s][k]) for s, k in data.ambiguous["ner"]["test"] if k < len(gold[s])
@@ -265,11 +264,12 @@ def _type(tag: str) -> str:
 
 def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed: int, say) -> list[Row]:
     from tasks.common.config import validate_config
+    from tasks.common.task import get_task
     from tasks.common.trainer import train
 
     rows = []
     for task in TASKS:
-        key, _ = METRIC[task]
+        key = get_task(task).MONITOR
         for name in EMBEDDINGS:
             run_dir = folder / task / name
             if run_dir.exists():  # the quickstart's own folder from an earlier call
@@ -280,7 +280,7 @@ def train_heads(data: QuickData, embedders: dict[str, dict], folder: Path, seed:
             split = "test" if "test" in metrics else "dev"
             score = float(metrics[split][key])  # every task scores in percent
             row = Row(task, name, score, ambiguous_score(task, run_dir, data), time.perf_counter() - started)
-            say(f"  {task:9s} {name:8s} {METRIC[task][1]} {row.score:5.1f}  ({row.seconds:.0f}s)")
+            say(f"  {task:9s} {name:8s} {METRIC[task]} {row.score:5.1f}  ({row.seconds:.0f}s)")
             rows.append(row)
     return rows
 
@@ -339,7 +339,7 @@ def table(rows: list[Row]) -> str:
         "| --- | --- | " + " | ".join("---" for _ in EMBEDDINGS) + " | --- |",
     ]
     for task in TASKS:
-        for label, pick in ((METRIC[task][1], lambda r: r.score), (AMBIGUOUS_LABEL[task], lambda r: r.ambiguous)):
+        for label, pick in ((METRIC[task], lambda r: r.score), (AMBIGUOUS_LABEL[task], lambda r: r.ambiguous)):
             values = [pick(by[(task, e)]) if (task, e) in by else None for e in EMBEDDINGS]
             cells = ["-" if v is None else f"{v:.1f}" for v in values]
             delta = f"{values[2] - values[0]:+.1f}" if values[0] is not None and values[2] is not None else "-"

@@ -71,17 +71,17 @@ def test_ner_configs_load_and_validate_without_opening_files(path, dummy_env):
 
 
 def test_elmo_config_is_glove_concatenated_with_elmo(dummy_env):
-    embedder = load_config("ner/conll2003_elmo").embedder
-    glove, elmo = embedder["parts"]
-    assert embedder["type"] == "concat" and glove["type"] == "glove" and elmo["type"] == "elmo"
-    assert glove["path"] == [f"{dummy_env}/no-glove.txt", f"{dummy_env}/no-data/glove/glove.6B.50d.txt.gz"]
-    assert (elmo["model"], elmo["dropout"], elmo["l2"], elmo["cache"]) == ("original", 0.5, 0.001, True)
+    embedder = load_config("ner/conll2003_elmo").embedder  # typed: the registered embedders' union
+    glove, elmo = embedder.parts
+    assert embedder.type == "concat" and glove.type == "glove" and elmo.type == "elmo"
+    assert glove.path == [f"{dummy_env}/no-glove.txt", f"{dummy_env}/no-data/glove/glove.6B.50d.txt.gz"]
+    assert (elmo.model, elmo.dropout, elmo.l2, elmo.cache) == ("original", 0.5, 0.001, True)
 
 
 def test_nested_default_used_when_variable_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GLOVE_PATH", raising=False)
-    assert load_config("ner/conll2003_glove").embedder["path"] == [
+    assert load_config("ner/conll2003_glove").embedder.path == [
         f"{tmp_path}/glove/glove.6B.100d.txt",
         f"{tmp_path}/glove/glove.6B.50d.txt.gz",  # the GloVe file DATA_DIR has, when the 100d one is absent
     ]
@@ -89,7 +89,7 @@ def test_nested_default_used_when_variable_unset(monkeypatch, tmp_path):
 
 def test_builtin_names_resolve_and_missing_lists_them(dummy_env):
     assert {"ner/conll2003_glove", "ner/conll2003_word2vec", "ner/conll2003_elmo"} <= set(builtin_configs())
-    assert load_config("ner/conll2003_glove.yaml").embedder["type"] == "glove"
+    assert load_config("ner/conll2003_glove.yaml").embedder.type == "glove"
     message = error_of(load_config, "ner/conll2003_glvoe")
     assert "ner/conll2003_glvoe" in message and "ner/conll2003_glove" in message
 
@@ -138,7 +138,7 @@ def test_misspelt_key_deep_inside_concat_parts(tmp_path):
         ({"trainer": {"lr": 0}}, "trainer.lr: Input should be greater than 0"),
         ({"trainer": {"precision": "fp16"}}, "trainer.precision: Input should be '32' or 'bf16'"),
         ({"data": {"train": "t", "scheme": "IOB3"}}, "data.scheme: Input should be 'IOB1', 'IOB2' or 'BIOUL'"),
-        ({"task": {"name": "pos"}}, "task.name: unknown task 'pos' (valid: ner, sentiment, qa)"),
+        ({"task": {"name": "srl"}}, "task.name: unknown task 'srl' (valid: ner, "),  # the registry's names
         ({"task": {"name": "nerr"}}, "task.name: unknown task 'nerr'; did you mean 'ner'?"),
         ({"model": {"hidden": "wide"}}, "model.hidden: Input should be a valid integer"),
         ({"data": {"train": "t", "separator": ""}}, "data.separator: Value error, an empty separator cannot split"),
@@ -239,9 +239,18 @@ def test_overrides_nested_list_and_new_section():
 
 def test_override_list_values_and_list_items(dummy_env):
     config = load_config("ner/conll2003_elmo", ["embedder.parts.1.dropout=0.25", "embedder.parts.-1.l2=0"])
-    assert config.embedder["parts"][1]["dropout"] == 0.25 and config.embedder["parts"][1]["l2"] == 0
+    assert config.embedder.parts[1].dropout == 0.25 and config.embedder.parts[1].l2 == 0
     raw = apply_overrides({"embedder": {"type": "concat", "parts": []}}, ["embedder.parts=[{type: glove}]"])
     assert raw["embedder"]["parts"] == [{"type": "glove"}]
+
+
+def test_set_walks_the_schema_into_list_items_by_their_type(dummy_env):
+    """A list item's keys are those of the embedder its ``type`` names (the schema's union, not a marker)."""
+    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.1.top_only=true"])
+    assert "unknown key 'top_only' in embedder.parts.1" in message and "layer_norm" in message
+    assert "did you mean 'trainable'?" in error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.trainabel=1"])
+    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.path.x=1"])
+    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_glove", ["trainer.lr.x=1"])
 
 
 def test_override_list_value_that_fails_validation_is_a_type_error(dummy_env):
@@ -275,7 +284,7 @@ def test_override_type_error_is_reported_by_validation(dummy_env):
 
 def test_override_values_may_use_variables(monkeypatch, dummy_env):
     monkeypatch.setenv("MY_VECTORS", "/v/mine.txt")
-    assert load_config("ner/conll2003_glove", ["embedder.path=${MY_VECTORS}"]).embedder["path"] == "/v/mine.txt"
+    assert load_config("ner/conll2003_glove", ["embedder.path=${MY_VECTORS}"]).embedder.path == "/v/mine.txt"
 
 
 def test_embedder_keys_follow_the_type_being_set():
@@ -302,4 +311,5 @@ def test_free_form_dicts_accept_new_keys_only_inside():
 def test_train_config_validates_plain_data():
     config = validate_config(MINIMAL)
     assert type(config).__module__ == "tasks.ner.config" and config.model.hidden == 200
-    assert config.embedder == {**config.embedder, "type": "glove", "path": "vectors.txt", "trainable": False}
+    block = config.embedder.model_dump()
+    assert block == {**block, "type": "glove", "path": "vectors.txt", "trainable": False}

@@ -14,7 +14,8 @@ import torch
 import tasks.common.batching as batching
 from elmo_features.pretrain.corpus import Batcher, sentence_stream
 from elmo_features.pretrain.lm import BidirectionalLM
-from elmo_features.pretrain.train import CHECKPOINT, config_from_sizes, make_optimizer, prepare
+from elmo_features.pretrain.sizes import size_options
+from elmo_features.pretrain.train import CHECKPOINT, PretrainConfig, make_optimizer, prepare
 from tasks.cli import main
 
 LENGTHS = [random.Random(0).randint(1, 30) for _ in range(103)]
@@ -134,7 +135,8 @@ def test_pretrain_devices_2_without_torchrun_steps_on_the_mean_gradient(tmp_path
     checkpoint = torch.load(out / CHECKPOINT, weights_only=True)
     assert checkpoint["step"] == 1 and len(checkpoint["ranks"]) == 2
 
-    cfg = config_from_sizes([str(corpus)], str(tmp_path / "check"), "tiny", devices=2, max_steps=1, **PRETRAIN)
+    options = size_options("tiny")
+    cfg = PretrainConfig([str(corpus)], str(tmp_path / "check"), options, devices=2, max_steps=1, **PRETRAIN)
     mean = _one_step(cfg, lambda g: [(a + b) / 2 for a, b in zip(*g, strict=True)])
     for name, expected in mean.items():
         torch.testing.assert_close(checkpoint["model"][name], expected, rtol=1e-5, atol=1e-6, msg=name)

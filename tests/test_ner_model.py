@@ -10,6 +10,7 @@ import torch
 
 from elmo_features.embedders import StaticEmbedder, TokenBatch, TokenEmbedder
 from tasks.common.layers import CharFeaturesConfig, CharWordFeatures, char_vocabulary
+from tasks.ner.config import NerModel
 from tasks.ner.crf import allowed_transitions
 from tasks.ner.model import NerTagger, label_vocabulary
 
@@ -30,8 +31,9 @@ def _embedder(dim: int = 8, seed: int = 0) -> StaticEmbedder:
 
 def _tagger(seed: int = 0, **kwargs) -> NerTagger:
     torch.manual_seed(seed)
-    options = {"hidden": 16, "dropout": 0.0} | kwargs
-    return NerTagger(_embedder(seed=seed), LABELS, **options)
+    chars = kwargs.pop("chars", ())
+    options = {"hidden": 16, "dropout": 0.0, "char_cnn": False} | kwargs
+    return NerTagger(_embedder(seed=seed), LABELS, chars, NerModel(**options))
 
 
 def _legal(path: list[str]) -> bool:
@@ -46,7 +48,7 @@ def test_label_vocabulary_sorted_with_o_first():
 
 
 def test_shapes_and_tag_ids():
-    model = _tagger(char_cnn=None)
+    model = _tagger(char_cnn=False)
     batch = TokenBatch.from_tokens(SENTENCES)
     tags = model.tag_ids(TAGS)
     assert tags.shape == (2, 7) and tags[0, 6] == -100 and tags[1, 0] == LABELS.index("U-PER")
@@ -68,7 +70,7 @@ def test_padding_tag_value_does_not_matter():
     assert torch.equal(model(batch, tags)["loss"], model(batch, zeros)["loss"])
 
 
-@pytest.mark.parametrize("char_cnn", [None, CharFeaturesConfig(dim=8, filters=12)])
+@pytest.mark.parametrize("char_cnn", [False, True])
 def test_overfits_two_sentences_and_decodes_gold(char_cnn):
     model = _tagger(char_cnn=char_cnn, chars=char_vocabulary(SENTENCES))
     batch = TokenBatch.from_tokens(SENTENCES)
@@ -99,7 +101,7 @@ def test_decode_is_always_legal_bioul(seed):
     assert any(t[0] in "IL" for p in paths for t in p)  # the bias is felt, legally
 
 
-@pytest.mark.parametrize("char_cnn", [None, CharFeaturesConfig(dim=4, filters=6)])
+@pytest.mark.parametrize("char_cnn", [False, True])
 def test_padding_invariance(char_cnn):
     model = _tagger(seed=1, char_cnn=char_cnn, chars=char_vocabulary(SENTENCES)).eval()
     short, long = ["in", "New", "York"], ["Mary", "works", "at", "Acme", "Corp", "Inc", "lives", "Smithsonian"]
@@ -123,8 +125,8 @@ def test_char_features_dims_oov_and_padding():
     # a token's features do not depend on longer tokens in the batch
     torch.testing.assert_close(features(TokenBatch.from_tokens([["a"]]))[0, 0], out[1, 0])
 
-    model = _tagger(char_cnn=CharFeaturesConfig(filters=11), chars=chars)
-    assert model.lstm.input_size == model.embedder.output_dim + 11
+    model = _tagger(char_cnn=True, chars=chars)
+    assert model.lstm.input_size == model.embedder.output_dim + CharFeaturesConfig().filters
     assert model(batch)["logits"].shape == (2, 2, len(LABELS))
 
 
@@ -143,14 +145,17 @@ class _Stub(TokenEmbedder):
         return torch.tensor(2.5)
 
 
-def test_embedder_penalty_is_added():
+def test_embedder_penalty_is_added_once_by_the_training_step():
+    from tasks.common.task import get_task
+
     torch.manual_seed(0)
-    model = NerTagger(_Stub(), LABELS, hidden=8, dropout=0.0)
+    model = NerTagger(_Stub(), LABELS, config=NerModel(hidden=8, dropout=0.0, char_cnn=False))
     batch = TokenBatch.from_tokens(SENTENCES)
     tags = model.tag_ids(TAGS)
     out = model(batch, tags)
     nll = -model.crf(out["logits"], tags, out["mask"]) / 2
-    torch.testing.assert_close(out["loss"], nll + 2.5)
+    torch.testing.assert_close(out["loss"], nll)  # the head: its own loss only
+    torch.testing.assert_close(get_task("ner").training_loss(model, (batch, tags)), nll + 2.5)
 
 
 def test_empty_sentence_is_an_error():

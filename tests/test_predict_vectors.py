@@ -12,7 +12,7 @@ import torch
 import yaml
 
 import tasks.cli as cli
-from tasks.common.task_api import static_parts
+from tasks.common.task import get_task, static_parts
 
 pytest.importorskip("lightning")
 
@@ -95,7 +95,9 @@ def test_predict_format_errors(ner_run, tmp_path, capsys):
 
 # ---------------------------------------------------------------------------- item 2: new words' vectors
 def test_new_words_get_their_pretrained_vectors_at_predict_time(ner_run, caplog):
-    from tasks.ner.task import load_run, predict
+    from tasks.ner.task import predict
+
+    load_run = get_task("ner").load_run
 
     vocab = json.loads((ner_run / "vocab.json").read_text())
     assert vocab["vectors"][0]["path"].endswith("vectors.txt") and vocab["vectors"][0]["fingerprint"]
@@ -115,7 +117,8 @@ def test_new_words_get_their_pretrained_vectors_at_predict_time(ner_run, caplog)
 
 
 def test_evaluate_on_a_new_file_gives_new_words_their_vectors(ner_run, tmp_path):
-    from tasks.ner.task import evaluate, load_run, read_split
+    ner = get_task("ner")
+    load_run, evaluate, read_split = ner.load_run, ner.evaluate, ner.read_split
 
     model, _, config = load_run(ner_run)
     split = read_split(config, "test", _conll(tmp_path / "new.txt", [[("Madrid", "B-LOC"), ("far", "O")]]))

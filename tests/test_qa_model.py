@@ -10,6 +10,7 @@ import torch
 
 from elmo_features.embedders import ConcatEmbedder, StaticEmbedder, TokenBatch
 from elmo_features.errors import ElmoError
+from tasks.qa.config import QaModel
 from tasks.qa.model import Bidaf, best_span
 
 
@@ -62,7 +63,7 @@ def batches():
 def test_forward_shapes_and_padding_invariance():
     words = sorted({w for q, p, _ in EXAMPLES for w in q + p})
     torch.manual_seed(0)
-    model = Bidaf(static(words), sorted(set("".join(words))), hidden=6, dropout=0.0).eval()
+    model = Bidaf(static(words), sorted(set("".join(words))), QaModel(hidden=6, dropout=0.0)).eval()
     question, passage, spans = batches()
     out = model(question, passage, spans)
     assert out["span_start_logits"].shape == (4, 9) and out["best_span"].shape == (4, 2)
@@ -75,7 +76,7 @@ def test_forward_shapes_and_padding_invariance():
 def test_overfits_four_examples():
     words = sorted({w for q, p, _ in EXAMPLES for w in q + p})
     torch.manual_seed(0)
-    model = Bidaf(static(words), sorted(set("".join(words))), hidden=16, dropout=0.0)
+    model = Bidaf(static(words), sorted(set("".join(words))), QaModel(hidden=16, dropout=0.0))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     question, passage, spans = batches()
     for _ in range(60):
@@ -102,13 +103,13 @@ def test_elmo_placements():
     words = sorted({w for q, p, _ in EXAMPLES for w in q + p})
     question, passage, spans = batches()
     embedder = WithExtras(["@@PADDING@@", "@@UNKNOWN@@", *words], np.ones((len(words) + 2, 8), np.float32))
-    both = Bidaf(embedder, [], hidden=5, elmo="both")
+    both = Bidaf(embedder, [], QaModel(hidden=5, elmo="both"))
     assert both.attention.output_dim == 4 * (10 + 4)
     assert torch.isfinite(both(question, passage, spans)["loss"])
     with pytest.raises(ElmoError, match="outputs: 2"):
-        Bidaf(static(words), [], hidden=5, elmo="both")
+        Bidaf(static(words), [], QaModel(hidden=5, elmo="both"))
     with pytest.raises(ElmoError, match="concat embedder"):
-        Bidaf(ConcatEmbedder([static(words)]), [], hidden=5, elmo="output")
+        Bidaf(ConcatEmbedder([static(words)]), [], QaModel(hidden=5, elmo="output"))
 
 
 def test_elmo_at_output_only(tiny_files):
@@ -123,7 +124,7 @@ def test_elmo_at_output_only(tiny_files):
             {"type": "elmo", "options": str(options), "weights": str(weights), "cache": False, "state": "stateless"},
         ],
     }
-    model = Bidaf(build_embedder(block, words), [], hidden=5, elmo="output")
+    model = Bidaf(build_embedder(block, words), [], QaModel(hidden=5, elmo="output"))
     assert model.highway.layers[0].in_features == 6 + 100  # random part + char CNN; ELMo (16) at the output
     assert model.attention.output_dim == 4 * (10 + 16)
     question, passage, spans = batches()
@@ -138,7 +139,7 @@ def test_elmo_at_input_and_output(tiny_files):
     options, weights = tiny_files
     words = sorted({w for q, p, _ in EXAMPLES for w in q + p})
     block = {"type": "elmo", "options": str(options), "weights": str(weights), "cache": False, "outputs": 2}
-    model = Bidaf(build_embedder(block, words), [], hidden=5, elmo="both")
+    model = Bidaf(build_embedder(block, words), [], QaModel(hidden=5, elmo="both"))
     assert model.highway.layers[0].in_features == 16 + 100 and model.attention.output_dim == 4 * (10 + 16)
     question, passage, spans = batches()
     model(question, passage, spans)["loss"].backward()

@@ -13,7 +13,10 @@ import yaml
 import tasks.cli as cli
 from elmo_features.tokenizer import tokenize_with_offsets
 from tasks.common.config import load_config
-from tasks.qa import task as qa_task
+from tasks.common.task import get_task
+from tasks.qa import task as qa_module
+
+qa_task = get_task("qa")
 
 pytest.importorskip("lightning")
 
@@ -140,8 +143,8 @@ def test_model_learns_tiny_squad(tmp_path):
     scores = qa_task.evaluate(built.model, built.train, config)
     assert scores["exact_match"] == 100.0
     context = paragraph("Madrid", "Spain", "x")["context"]
-    assert qa_task.answer(built.model, "What is the capital of Spain?", context) == "Madrid"
-    assert qa_task.answer(built.model, "Madrid is the capital of which country?", context) == "Spain"
+    assert qa_module.answer(built.model, "What is the capital of Spain?", context) == "Madrid"
+    assert qa_module.answer(built.model, "Madrid is the capital of which country?", context) == "Spain"
 
 
 def test_training_truncation_and_subset_are_counted(tmp_path, caplog):

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import tasks.common.task as task_registry
 import tasks.common.trainer as trainer
 import tasks.quickstart as quickstart
 from elmo_features.errors import ElmoError
@@ -57,7 +58,7 @@ def _data(tmp_path: Path) -> QuickData:
 
 
 class FakeTask:
-    """The seam ``ambiguous_score`` uses (``task_module``): a run that predicts fixed outputs."""
+    """The seam ``ambiguous_score`` uses (the task registry's ``get_task``): a run that predicts fixed outputs."""
 
     def load_run(self, run_dir):
         return "model", {"labels": ["negative", "positive"]}, "config"
@@ -66,7 +67,7 @@ class FakeTask:
         assert (config, split) == ("config", "test")
         return SimpleNamespace(tokens=[["w"] * len(t) for t in GOLD_NER], tags=GOLD_NER)
 
-    def predict(self, model, tokens):
+    def tag(self, model, tokens):
         return PRED_NER
 
     def predict_file(self, model, vocab, config, path):
@@ -79,7 +80,7 @@ class FakeTask:
 
 @pytest.fixture
 def fake_task(monkeypatch):
-    monkeypatch.setattr(trainer, "task_module", lambda name: FakeTask())
+    monkeypatch.setattr(task_registry, "get_task", lambda name: FakeTask())
 
 
 @pytest.mark.parametrize(("task", "expected"), [("ner", 50.0), ("sentiment", 100 / 3), ("qa", 200 / 3)])

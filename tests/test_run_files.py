@@ -70,11 +70,11 @@ def test_train_checks_its_output_folder_before_reading_data(tmp_path, capsys, de
 
 
 def test_predict_checks_its_output_before_the_work(tmp_path, capsys, deny, ner_run, monkeypatch):
-    import tasks.ner.task as ner
+    from tasks.ner.task import NerTask
 
     text = tmp_path / "sentences.txt"
     text.write_text("John lives in Paris .\n", encoding="utf-8")
-    monkeypatch.setattr(ner, "predict_file", lambda *a: pytest.fail("predicted before checking -o"))
+    monkeypatch.setattr(NerTask, "predict_file", lambda *a: pytest.fail("predicted before checking -o"))
     locked = tmp_path / "locked"
     locked.mkdir()
     deny(locked)

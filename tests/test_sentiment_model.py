@@ -7,7 +7,9 @@ import torch
 
 from elmo_features.embedders import TokenBatch, build_embedder
 from elmo_features.errors import ElmoError
-from tasks.sentiment.model import Maxout, SentimentClassifier, masked_softmax
+from tasks.common.layers import masked_softmax
+from tasks.sentiment.config import SentimentModel
+from tasks.sentiment.model import Maxout, SentimentClassifier
 
 WORDS = ["good", "great", "bad", "awful", "the", "film", "was", "plot", "really", "not"]
 SMALL = {
@@ -28,13 +30,13 @@ def embedder(dim: int = 8):
 def model(head: str = "bcn", **kwargs) -> SentimentClassifier:
     torch.manual_seed(0)
     options = {**SMALL, "dropout": 0.0, "feedforward_dropout": 0.0, "integrator_dropout": 0.0, **kwargs}
-    return SentimentClassifier(embedder(), ["neg", "pos"], head=head, **options)
+    return SentimentClassifier(embedder(), ["neg", "pos"], SentimentModel(head=head, **options))
 
 
 @pytest.mark.parametrize("head", ["bcn", "bilstm_attention"])
 @pytest.mark.parametrize("classifier_type", ["maxout", "mlp"])
 def test_shapes_and_padding_do_not_change_logits(head: str, classifier_type: str) -> None:
-    net = model(head, classifier_type=classifier_type).eval()
+    net = model(head, classifier=classifier_type).eval()
     short = ["the", "film", "was", "good"]
     long = ["the", "plot", "was", "really", "not", "great", "film", "bad"]
     batch = TokenBatch.from_tokens([short, long, ["bad"]])
@@ -62,6 +64,28 @@ def test_masked_softmax_and_maxout() -> None:
     maxout = Maxout(3, [2], pool=2, dropouts=[0.0])
     x = torch.randn(4, 3)
     assert torch.equal(maxout(x), maxout.layers[0](x).view(4, 2, 2).amax(-1))
+
+
+def test_the_one_masked_softmax_equals_both_former_copies() -> None:
+    """The sentiment copy filled masked logits with -1e7, the QA copy with the dtype's lowest value (the
+    one kept): on every row with an unmasked position they give the same weights, to the bit; the
+    all-masked row gives zeros; only in fp16, which cannot hold -1e7, did the first fail."""
+    torch.manual_seed(0)
+    logits = 10 * torch.randn(64, 9, 12)
+    mask = torch.rand(64, 9, 12) > 0.4
+    mask[..., 0] = True  # each row has an unmasked position
+    sentiment_copy = torch.softmax(logits.masked_fill(~mask, -1e7), dim=-1) * mask
+    qa_copy = torch.softmax(logits.masked_fill(~mask, torch.finfo(logits.dtype).min), dim=-1) * mask
+    assert torch.equal(masked_softmax(logits, mask), sentiment_copy)
+    assert torch.equal(masked_softmax(logits, mask), qa_copy)
+    keys = mask[:, :1, :]  # broadcast over queries, as the biattention uses it
+    assert torch.equal(masked_softmax(logits, keys), torch.softmax(logits.masked_fill(~keys, -1e7), -1) * keys)
+    none = torch.zeros(1, 4, dtype=torch.bool)
+    assert torch.equal(masked_softmax(torch.randn(1, 4), none), torch.zeros(1, 4))
+    half = torch.randn(1, 4).half()
+    with pytest.raises(RuntimeError, match="overflow"):  # the fill that went does not fit fp16 at all
+        half.masked_fill(~none, -1e7)
+    assert torch.equal(masked_softmax(half, none), torch.zeros(1, 4).half())
 
 
 SENTENCES = [
@@ -103,7 +127,7 @@ def elmo_embedder(tiny_files, outputs: int):
 
 def test_elmo_at_output(tiny_files) -> None:
     torch.manual_seed(0)
-    net = SentimentClassifier(elmo_embedder(tiny_files, 2), ["neg", "pos"], elmo_output=True, **SMALL)
+    net = SentimentClassifier(elmo_embedder(tiny_files, 2), ["neg", "pos"], SentimentModel(elmo_output=True, **SMALL))
     assert net.integrator.output_dim + 16 == net.attention.in_features  # tiny biLM: 2 x 8 per mix
     mixes = net.embedder.parts[1].elmo.mixes
     assert overfit(net, 40) == 1.0
@@ -116,14 +140,14 @@ def test_elmo_at_output(tiny_files) -> None:
 
 def test_configuration_errors(tiny_files) -> None:
     with pytest.raises(ElmoError, match="elmo_output needs an ELMo embedder with 'outputs: 2'"):
-        SentimentClassifier(embedder(), ["a", "b"], elmo_output=True)
+        SentimentClassifier(embedder(), ["a", "b"], SentimentModel(elmo_output=True))
     with pytest.raises(ElmoError, match="extra ELMo mix"):
         SentimentClassifier(elmo_embedder(tiny_files, 2), ["a", "b"])
     with pytest.raises(ElmoError, match="unknown head 'cnn'"):
-        SentimentClassifier(embedder(), ["a", "b"], head="cnn")
+        SentimentClassifier(embedder(), ["a", "b"], SentimentModel.model_construct(head="cnn"))
     with pytest.raises(ElmoError, match="pooling"):
-        SentimentClassifier(embedder(), ["a", "b"], pooling=["sum"])
+        SentimentClassifier(embedder(), ["a", "b"], SentimentModel.model_construct(pooling=["sum"]))
     with pytest.raises(ElmoError, match="2 hidden layers need 2 dropout values"):
-        SentimentClassifier(embedder(), ["a", "b"], classifier_dropout=(0.1,))
+        SentimentClassifier(embedder(), ["a", "b"], SentimentModel.model_construct(classifier_dropout=[0.1]))
     with pytest.raises(ValueError, match="at least one token"):
         model()(TokenBatch.from_tokens([["good"], []]))

@@ -12,7 +12,10 @@ import yaml
 import tasks.cli as cli
 from elmo_features.errors import ElmoError
 from tasks.common.config import builtin_configs, load_config
-from tasks.sentiment import task
+from tasks.common.task import get_task
+from tasks.sentiment import task as sentiment
+
+task = get_task("sentiment")
 
 pytest.importorskip("lightning")
 
@@ -203,14 +206,14 @@ def test_bad_input_is_one_line_errors(tmp_path: Path, capsys) -> None:
 
 
 def test_check_split_and_score() -> None:
-    split = task.Split("test", [["a"], ["b"]], [1, 4], [1, 2])
+    split = sentiment.Split("test", [["a"], ["b"]], [1, 4], [1, 2])
     task.check_split(split, {"labels": FIVE}, "here")
     with pytest.raises(ElmoError, match=r"^here: label 4 \(line 2\) is not one of the model's 2 classes$"):
         task.check_split(split, {"labels": ["negative", "positive"]}, "here")
-    two = task.score(["negative", "positive", "positive"], ["negative", "negative", "positive"])
+    two = sentiment.score(["negative", "positive", "positive"], ["negative", "negative", "positive"])
     assert two["labels"] == ["negative", "positive"] and two["accuracy"] == pytest.approx(200 / 3)
     assert two["confusion"] == [[1, 0], [1, 1]]
-    assert task.score(["neutral"], ["negative"])["labels"] == FIVE
+    assert sentiment.score(["neutral"], ["negative"])["labels"] == FIVE
 
 
 def test_builtin_configs_load() -> None:
@@ -224,5 +227,5 @@ def test_builtin_configs_load() -> None:
         elmo = name.endswith("_elmo")
         assert config.model.elmo_output is elmo
         if elmo:
-            glove, part = config.embedder["parts"]
-            assert glove["type"] == "glove" and part["outputs"] == 2 and part["l2"] == 0.001
+            glove, part = config.embedder.parts
+            assert glove.type == "glove" and part.outputs == 2 and part.l2 == 0.001

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elmo_features.embed_file import read_sentences
+from elmo_features.embed_file import read_text_lines
 from elmo_features.errors import ElmoError
 from elmo_features.static import load_vectors
 from tasks.ner.reader import read_conll
@@ -18,7 +18,7 @@ BOM = "\ufeff"
 def test_embed_and_predict_input_drop_the_bom(tmp_path: Path) -> None:
     path = tmp_path / "in.txt"
     path.write_text(f"{BOM}I saw her .\n{BOM}\nShe left .\n", encoding="utf-8")
-    assert read_sentences(path) == ["I saw her .", "", "She left ."]
+    assert read_text_lines(path) == ["I saw her .", "", "She left ."]
 
 
 def test_a_line_holding_only_a_bom_is_blank_in_conll(tmp_path: Path) -> None:

@@ -207,12 +207,12 @@ def test_ctrl_c_in_fit_is_130_and_resume_is_exact(tmp_path, monkeypatch, capsys)
 
 
 def test_ctrl_c_before_fit_is_130(tmp_path, monkeypatch, capsys):
-    import tasks.ner.task as ner
+    from tasks.ner.task import NerTask
 
-    def interrupted(config):
+    def interrupted(self, config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ner, "build", interrupted)
+    monkeypatch.setattr(NerTask, "build", interrupted)
     assert run("train", _config(tmp_path), "-o", tmp_path / "run") == 130
     assert capsys.readouterr().err.strip() == "elmo-tasks: interrupted; nothing half-written was kept"
     assert not (tmp_path / "run").exists()

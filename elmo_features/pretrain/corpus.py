@@ -26,7 +26,7 @@ from elmo_features.tokenizer import tokenize
 IGNORE = -100  # target id of padding positions (held-out tail)
 
 
-def read_sentences(paths: Sequence[str | Path], raw_text: bool = False) -> Iterator[tuple[str, int, list[str]]]:
+def read_numbered_tokens(paths: Sequence[str | Path], raw_text: bool = False) -> Iterator[tuple[str, int, list[str]]]:
     """(file, line number, tokens) of every non-blank line, streamed; ``raw_text``: each line through
     the project's tokenizer (:mod:`elmo_features.tokenizer`), else split on whitespace."""
     split = tokenize if raw_text else str.split
@@ -60,7 +60,7 @@ class CorpusStats:
 def count_corpus(paths: Sequence[str | Path], max_tokens: int, raw_text: bool = False) -> CorpusStats:
     """One pass over the files: word counts and sizes; lines over ``max_tokens`` are skipped."""
     stats = CorpusStats()
-    for _, _, tokens in read_sentences(paths, raw_text):
+    for _, _, tokens in read_numbered_tokens(paths, raw_text):
         if len(tokens) > max_tokens:
             stats.too_long += 1
             continue
@@ -91,7 +91,7 @@ def sentence_stream(
         buffer: list[list[str]] = []
         produced = 0
         index = -1
-        for _, _, tokens in read_sentences(paths, raw_text):
+        for _, _, tokens in read_numbered_tokens(paths, raw_text):
             if len(tokens) > max_tokens:
                 continue
             index += 1

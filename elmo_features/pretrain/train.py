@@ -15,22 +15,19 @@ or ``--devices``), the optimisers, autocast (bf16), tqdm. The run folder::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
-import signal
 import socket
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import distributed as dist
 
-from elmo_features.atomic import atomic_path, write_text_atomic
+from elmo_features.atomic import atomic_path, write_csv_atomic, write_text_atomic
+from elmo_features.distributed import gather
 from elmo_features.errors import ElmoError
 from elmo_features.options import BiLMOptions
 from elmo_features.pretrain.corpus import Batch, Batcher, count_corpus, sentence_stream
@@ -40,7 +37,6 @@ from elmo_features.pretrain.vocab import Vocabulary
 from elmo_features.weights import read_weights
 
 CHECKPOINT = "checkpoints/last.pt"
-KILL_HOOK = "ELMO_PRETRAIN_KILL_AFTER_STEP"  # tests: SIGKILL this process right after that step
 # Settings that define a run; --resume refuses to continue a run when any of them changed.
 FIXED = (
     "options",
@@ -89,7 +85,6 @@ class PretrainConfig:
     checkpoint_every: int = 500
     buffer_size: int = 10_000
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- setup
@@ -149,14 +144,6 @@ def _save_atomic(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _gather(obj, world: int) -> list:
-    if world == 1:
-        return [obj]
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
-
-
 def _all_sum(values: list[float], world: int) -> list[float]:
     if world == 1:
         return values
@@ -210,12 +197,7 @@ def train_step(runner, optimizer: torch.optim.Optimizer, batch: Batch, state: St
 
 def _write_metrics(out: Path, rows: list[dict]) -> None:
     write_text_atomic(out / "metrics.json", json.dumps(rows, indent=1) + "\n")
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(out / "metrics.csv", buffer.getvalue())
+    write_csv_atomic(out / "metrics.csv", rows)
 
 
 # ---------------------------------------------------------------------- entry points
@@ -270,7 +252,49 @@ def _worker(cfg: PretrainConfig) -> dict:
             dist.destroy_process_group()
 
 
-def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
+@dataclass
+class _Run:
+    """One process's training run: where it stands, and what it trains."""
+
+    cfg: PretrainConfig
+    rank: int
+    world: int
+    out: Path
+    device: torch.device
+    vocab: Vocabulary
+    model: BidirectionalLM
+    runner: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    steps_per_epoch: int
+    total: int
+    step: int = 0
+    local: dict | None = None  # this rank's part of the checkpoint resumed from (LSTM states, sums, RNG)
+    rows: list[dict] | None = None
+    stop: bool = False
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.cfg.batch_size * self.cfg.unroll * self.world
+
+    def checkpoint(self, epoch_sums: list[float], state: State) -> None:
+        """Every rank's RNG, LSTM states and loss sums, with the model and optimiser, into last.pt."""
+        mine = {
+            "rng": torch.get_rng_state(),
+            "lstm": [(h.float().cpu(), c.float().cpu()) for h, c in state],
+            "sums": epoch_sums,
+        }
+        ranks = gather(mine)
+        if self.rank == 0:
+            data = {
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "ranks": ranks,
+            }  # fmt: skip
+            _save_atomic(data, self.out / CHECKPOINT)
+
+
+def _start(cfg: PretrainConfig, rank: int, world: int) -> _Run:
+    """Check the inputs, write the run folder's first files, build the model and optimiser, and
+    load the checkpoint on --resume."""
     options, vocab, train_tokens, record = prepare(cfg)
     out = Path(cfg.out_dir)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
@@ -292,108 +316,103 @@ def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
         runner = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-
     steps_per_epoch = max(1, math.ceil(train_tokens / (cfg.batch_size * cfg.unroll * world)))
-    total = cfg.epochs * steps_per_epoch
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
-    step, local = 0, None
-    rows: list[dict] = []
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.epochs * steps_per_epoch, cfg.max_steps)
+    run = _Run(cfg, rank, world, out, device, vocab, model, runner, optimizer, steps_per_epoch, total, rows=[])
     if cfg.resume:
         ckpt = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        step, local = ckpt["step"], ckpt["ranks"][rank]
-        torch.set_rng_state(local["rng"])
+        run.step, run.local = ckpt["step"], ckpt["ranks"][rank]
+        torch.set_rng_state(run.local["rng"])
         if (out / "metrics.json").is_file():
-            rows = [r for r in json.loads((out / "metrics.json").read_text(encoding="utf-8")) if r["step"] <= step]
+            rows = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            run.rows = [r for r in rows if r["step"] <= run.step]
     else:
         torch.manual_seed(cfg.seed * 1000 + rank + 1)  # dropout and sampling differ across ranks
         if cfg.heldout and rank == 0:
-            rows.append({"epoch": 0, "step": 0, **evaluate(model, cfg, vocab)})
-            _write_metrics(out, rows)
+            run.rows.append({"epoch": 0, "step": 0, **evaluate(model, cfg, vocab)})
+            _write_metrics(out, run.rows)
+    return run
 
+
+def _epoch(run: _Run, start_time: float, bar) -> dict:
+    """Train to the end of the current epoch (or of the run, or of the time limit); the epoch's row."""
+    cfg, device = run.cfg, run.device
+    epoch, done_in_epoch = divmod(run.step, run.steps_per_epoch)
+    stream = sentence_stream(
+        cfg.texts, cfg.max_tokens, cfg.tokenize, f"{cfg.seed}/{epoch}", run.rank, run.world, cfg.buffer_size
+    )
+    batches = Batcher(stream, run.vocab, cfg.batch_size, cfg.unroll)
+    for _ in range(done_in_epoch):  # resume: replay the stream up to the checkpoint
+        next(batches)
+    if run.local is not None and done_in_epoch:
+        state = [(h.to(device), c.to(device)) for h, c in run.local["lstm"]]
+        sums = list(run.local["sums"])
+    else:
+        state, sums = run.model.zero_state(cfg.batch_size), [0.0, 0.0, 0.0]
+    run.local = None
+    epoch_start, epoch_steps = time.monotonic(), 0
+    while done_in_epoch < run.steps_per_epoch and run.step < run.total:
+        batch = next(batches).to(device)
+        loss_f, loss_b, state = train_step(run.runner, run.optimizer, batch, state, cfg)
+        run.step, done_in_epoch, epoch_steps = run.step + 1, done_in_epoch + 1, epoch_steps + 1
+        sums = [sums[0] + loss_f.item(), sums[1] + loss_b.item(), sums[2] + batch.n_tokens]
+        if cfg.max_time is not None:
+            late = torch.tensor([time.monotonic() - start_time > 60 * cfg.max_time], dtype=torch.float32)
+            if run.world > 1:
+                dist.all_reduce(late)
+            run.stop = bool(late.item())
+        if bar is not None:
+            _show(bar, run, epoch, sums, epoch_steps, epoch_start, start_time)
+        end_of_epoch = done_in_epoch == run.steps_per_epoch
+        if run.step % cfg.checkpoint_every == 0 or end_of_epoch or run.step == run.total or run.stop:
+            run.checkpoint(sums, state)
+        if run.stop:
+            break
+    seconds = time.monotonic() - epoch_start
+    total_sums = _all_sum(sums, run.world)
+    return {
+        "epoch": epoch + 1,
+        "step": run.step,
+        "epoch_fraction": round(done_in_epoch / run.steps_per_epoch, 4),
+        "train_ppl_fwd": _ppl(total_sums[0], total_sums[2]),
+        "train_ppl_bwd": _ppl(total_sums[1], total_sums[2]),
+        "train_ppl": _ppl(total_sums[0] + total_sums[1], 2 * total_sums[2]),
+        "tokens_per_s": round(epoch_steps * run.tokens_per_step / max(seconds, 1e-9), 1),
+    }
+
+
+def _show(bar, run: _Run, epoch: int, sums: list[float], epoch_steps: int, epoch_start: float, start: float) -> None:
+    """Advance the progress bar: epoch, running perplexity, tokens/s (and the ETA of a time-limited run)."""
+    elapsed = max(time.monotonic() - epoch_start, 1e-9)
+    bar.set_postfix(
+        epoch=epoch + 1,
+        ppl=f"{_ppl(sums[0] + sums[1], 2 * sums[2]):.1f}",
+        tok_s=f"{epoch_steps * run.tokens_per_step / elapsed:.0f}",
+        refresh=False,
+    )
+    if run.cfg.max_time is not None and epoch_steps >= 3:
+        left = 60 * run.cfg.max_time - (time.monotonic() - start)
+        bar.total = min(run.total, run.step + max(0, int(left * epoch_steps / elapsed)))
+    bar.update(1)
+
+
+def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
+    run = _start(cfg, rank, world)
     bar = None
-    if rank == 0 and cfg.progress and step < total:
+    if rank == 0 and cfg.progress and run.step < run.total:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=step, unit="step", desc="pretrain", dynamic_ncols=True)
+        bar = tqdm(total=run.total, initial=run.step, unit="step", desc="pretrain", dynamic_ncols=True)
     start_time = time.monotonic()
-    kill_after = int(os.environ.get(KILL_HOOK, "0") or 0)
-    tokens_per_step = cfg.batch_size * cfg.unroll * world
-    stop = False
-
-    def checkpoint(epoch_sums: list[float], state: State) -> None:
-        mine = {
-            "rng": torch.get_rng_state(),
-            "lstm": [(h.float().cpu(), c.float().cpu()) for h, c in state],
-            "sums": epoch_sums,
-        }
-        ranks = _gather(mine, world)
-        if rank == 0:
-            data = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "ranks": ranks}
-            _save_atomic(data, out / CHECKPOINT)
-
-    while step < total and not stop:
-        epoch, done_in_epoch = divmod(step, steps_per_epoch)
-        stream = sentence_stream(
-            cfg.texts, cfg.max_tokens, cfg.tokenize, f"{cfg.seed}/{epoch}", rank, world, cfg.buffer_size
-        )
-        batches = Batcher(stream, vocab, cfg.batch_size, cfg.unroll)
-        for _ in range(done_in_epoch):  # resume: replay the stream up to the checkpoint
-            next(batches)
-        if local is not None and done_in_epoch:
-            state = [(h.to(device), c.to(device)) for h, c in local["lstm"]]
-            sums = list(local["sums"])
-        else:
-            state, sums = model.zero_state(cfg.batch_size), [0.0, 0.0, 0.0]
-        local = None
-        epoch_start, epoch_steps = time.monotonic(), 0
-        while done_in_epoch < steps_per_epoch and step < total:
-            batch = next(batches).to(device)
-            loss_f, loss_b, state = train_step(runner, optimizer, batch, state, cfg)
-            step, done_in_epoch, epoch_steps = step + 1, done_in_epoch + 1, epoch_steps + 1
-            sums = [sums[0] + loss_f.item(), sums[1] + loss_b.item(), sums[2] + batch.n_tokens]
-            if cfg.max_time is not None:
-                late = torch.tensor([time.monotonic() - start_time > 60 * cfg.max_time], dtype=torch.float32)
-                if world > 1:
-                    dist.all_reduce(late)
-                stop = bool(late.item())
-            if bar is not None:
-                elapsed = max(time.monotonic() - epoch_start, 1e-9)
-                bar.set_postfix(
-                    epoch=epoch + 1,
-                    ppl=f"{_ppl(sums[0] + sums[1], 2 * sums[2]):.1f}",
-                    tok_s=f"{epoch_steps * tokens_per_step / elapsed:.0f}",
-                    refresh=False,
-                )
-                if cfg.max_time is not None and epoch_steps >= 3:  # the ETA of a time-limited run
-                    left = 60 * cfg.max_time - (time.monotonic() - start_time)
-                    bar.total = min(total, step + max(0, int(left * epoch_steps / elapsed)))
-                bar.update(1)
-            end_of_epoch = done_in_epoch == steps_per_epoch
-            if step % cfg.checkpoint_every == 0 or end_of_epoch or step == total or stop:
-                checkpoint(sums, state)
-            if kill_after and step == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if stop:
-                break
-        seconds = time.monotonic() - epoch_start
-        total_sums = _all_sum(sums, world)
-        row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "epoch_fraction": round(done_in_epoch / steps_per_epoch, 4),
-            "train_ppl_fwd": _ppl(total_sums[0], total_sums[2]),
-            "train_ppl_bwd": _ppl(total_sums[1], total_sums[2]),
-            "train_ppl": _ppl(total_sums[0] + total_sums[1], 2 * total_sums[2]),
-            "tokens_per_s": round(epoch_steps * tokens_per_step / max(seconds, 1e-9), 1),
-        }
+    while run.step < run.total and not run.stop:
+        row = _epoch(run, start_time, bar)
         if rank == 0:
             if cfg.heldout:
-                row.update(evaluate(model, cfg, vocab))
-            rows.append(row)
-            _write_metrics(out, rows)
+                row.update(evaluate(run.model, cfg, run.vocab))
+            run.rows.append(row)
+            _write_metrics(run.out, run.rows)
             if bar is not None:
                 bar.write(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if world > 1:
@@ -401,14 +420,7 @@ def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
     if bar is not None:
         bar.close()
     if rank == 0:
-        export(model, out)
+        export(run.model, run.out)
     if world > 1:
         dist.barrier()
-    return rows[-1] if rows else {}
-
-
-def config_from_sizes(texts: Sequence[str], out_dir: str, size: str = "tiny", **kwargs) -> PretrainConfig:
-    """A config with a named size (tests, benchmarks)."""
-    from elmo_features.pretrain.sizes import size_options
-
-    return PretrainConfig(texts=list(texts), out_dir=out_dir, options=size_options(size), **kwargs)
+    return run.rows[-1] if run.rows else {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from typing import Any
 
 import torch
 
+from elmo_features.atomic import write_csv_atomic
 from tasks.bench.runner import RUN_INFO
 from tasks.bench.suite import Suite, TaskSpec, jobs
 
@@ -111,15 +110,6 @@ def markdown(table: list[dict[str, Any]], task: TaskSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_csv(path: Path, table: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    if table:
-        writer = csv.DictWriter(buffer, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-    path.write_text(buffer.getvalue(), encoding="utf-8")
-
-
 def plot_bars(path: Path, task: TaskSpec, runs: list[RunScores]) -> None:
     import matplotlib
 
@@ -176,7 +166,7 @@ def write_report(suite: Suite, out: Path, command: str = "") -> Path:
         table = rows(task, runs)
         text = markdown(table, task)
         (out / f"{task.name}.md").write_text(f"# {task.name}\n\n{text}", encoding="utf-8")
-        write_csv(out / f"{task.name}.csv", table)
+        write_csv_atomic(out / f"{task.name}.csv", table, list(table[0]) if table else [])
         plot_bars(out / f"{task.name}_bars.png", task, runs)
         summary += [f"## {task.name}", "", text, f"![{task.name}]({task.name}_bars.png)", ""]
         for r in runs:

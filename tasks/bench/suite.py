@@ -13,7 +13,7 @@ A suite file::
         runs:
           glove: {config: ner/conll2003_glove}
           elmo: {config: ner/conll2003_elmo}
-          elmo_top: {config: ner/conll2003_elmo, set: [embedder.parts.1.top_only=true]}
+          elmo_ln: {config: ner/conll2003_elmo, set: [embedder.parts.1.layer_norm=true]}
 
 Run folders are ``OUT/runs/<task>/<run>/seed<k>``.
 """

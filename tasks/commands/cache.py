@@ -59,10 +59,10 @@ class Corpus:
 
     def __iter__(self) -> Iterator[list[str]]:
         for path in self.paths:
-            yield from read_sentences(path, self.fmt)
+            yield from read_token_sentences(path, self.fmt)
 
 
-def read_sentences(path: Path, fmt: str = "lines") -> Iterator[list[str]]:
+def read_token_sentences(path: Path, fmt: str = "lines") -> Iterator[list[str]]:
     """Token lists of one file. ``lines``: every line (empty ones too); ``conll``: column 1 blocks."""
     current: list[str] = []
     for _, line in file_lines(path, "data"):

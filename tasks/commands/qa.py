@@ -33,11 +33,12 @@ def add_parser(commands) -> None:
 
 
 def _answer(args: argparse.Namespace) -> None:
-    from tasks.qa.task import answer, load_run
+    from tasks.common.task import get_task
+    from tasks.qa.task import answer
 
     if not args.context.strip() or not args.question.strip():
         raise ElmoError("--question and --context must not be empty")
-    model, _, _ = load_run(Path(args.run_dir))
+    model, _, _ = get_task("qa").load_run(Path(args.run_dir))
     print(answer(model, args.question, args.context))
 
 

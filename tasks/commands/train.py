@@ -55,11 +55,12 @@ def add_parser(commands) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from tasks.common.config import load_config
-    from tasks.common.trainer import task_module, train
+    from tasks.common.task import get_task
+    from tasks.common.trainer import train
 
     config = load_config(args.config, args.overrides)
     metrics = train(config, Path(args.output), resume=args.resume, quiet=args.quiet)
-    key = task_module(config.task.name).MONITOR
+    key = get_task(config.task.name).MONITOR
     summary = [f"{split} {key} {metrics[split][key]:.2f}" for split in ("dev", "test") if split in metrics]
     if summary:  # DDP ranks other than 0 return no metrics
         print(f"run {args.output}: " + ", ".join(summary), file=sys.stderr)
@@ -84,11 +85,11 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _task(run_dir: Path):
     from tasks.common.config import load_config
-    from tasks.common.trainer import task_module
+    from tasks.common.task import get_task
 
     if not (run_dir / "config.yaml").is_file():
         raise ElmoError(f"{run_dir} is not a run folder (no config.yaml)")
-    return task_module(load_config(str(run_dir / "config.yaml")).task.name)
+    return get_task(load_config(str(run_dir / "config.yaml")).task.name)
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -100,17 +101,7 @@ def _predict(args: argparse.Namespace) -> None:
         raise ElmoError(f"no input file at {args.input}")
     if args.output:
         check_output(args.output)  # before the work, not after it
-    formats = task.PREDICT_FORMATS
-    if args.format is not None and args.format not in formats:
-        raise ElmoError(f"--format {args.format}: this run's task reads {', '.join(formats)}")
-    model, vocab, config = task.load_run(run_dir)
-    result = task.predict_file(model, vocab, config, args.input, args.format or formats[0])
-    if isinstance(result, str):
-        text = result
-    elif isinstance(result, dict):
-        text = json.dumps(result, ensure_ascii=False, indent=1) + "\n"
-    else:
-        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in result)
+    text = task.predict(run_dir, args.input, args.format)
     if args.output:
         write_text_atomic(args.output, text)
     else:

@@ -5,17 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
-import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from elmo_features.distributed import world
+
 BUCKET_BATCHES = 50  # a bucket holds this many batches' worth of shuffled examples, then sorted by length
-
-
-def world() -> tuple[int, int]:
-    """(rank, world size) of the running process group, (0, 1) outside one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 class BucketBatchSampler(Sampler[list[int]]):

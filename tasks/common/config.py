@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from elmo_features.embedders import EMBEDDER_TYPES, ConcatConfig, ElmoConfig, StaticConfig, parse_config
+from elmo_features.embedders import EmbedderConfig, parse_config
 from elmo_features.errors import ElmoError
 from tasks.common.data import default_data_dir
 
@@ -39,7 +39,7 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["ner", "sentiment", "qa"]
+    name: str  # a registered task (tasks.common.task.TASKS); checked by config_class
 
 
 class DataConfig(_Section):
@@ -73,21 +73,22 @@ class TrainerConfig(_Section):
 
 
 class TrainConfig(_Section):
-    """One training run. ``embedder`` is a block for :func:`elmo_features.embedders.build_embedder`,
-    validated by :func:`~elmo_features.embedders.parse_config` and stored with its defaults filled in.
-    Each task subclasses it with its own ``data`` and ``model`` sections (:func:`config_class`)."""
+    """One training run. ``embedder`` is one of the registered embedders' config blocks (the union is
+    generated from :data:`elmo_features.embedders.EMBEDDERS`), validated by
+    :func:`~elmo_features.embedders.parse_config` for one-line errors. Each task subclasses it with its
+    own ``data`` and ``model`` sections (:func:`config_class`)."""
 
     name: str
     task: TaskConfig
     data: DataConfig
-    embedder: dict[str, Any]
+    embedder: EmbedderConfig
     model: ModelConfig = ModelConfig()
     trainer: TrainerConfig = TrainerConfig()
 
-    @field_validator("embedder")
+    @field_validator("embedder", mode="before")
     @classmethod
-    def _embedder(cls, block: dict[str, Any]) -> dict[str, Any]:
-        return parse_config(block, "embedder").model_dump()
+    def _embedder(cls, block: Any) -> Any:
+        return parse_config(block, "embedder")
 
 
 # ---------------------------------------------------------------------------- environment
@@ -157,34 +158,54 @@ def expand_env(value: Any, source: str = "config", _path: str = "") -> Any:
 
 
 # ---------------------------------------------------------------------------- overrides
-# What a dict node's keys may be: a pydantic model, or one of these markers.
-_EMBEDDER, _EMBEDDER_LIST, _FREE, _LEAF = "embedder", "embedder list", "free", "leaf"
-_EMBEDDER_CLASSES: dict[str, type[BaseModel]] = {t: StaticConfig for t in EMBEDDER_TYPES if t not in ("elmo", "concat")}
-_EMBEDDER_CLASSES |= {"elmo": ElmoConfig, "concat": ConcatConfig}
-
-
-def _child_schema(model: type[BaseModel], key: str) -> Any:
-    if issubclass(model, TrainConfig) and key == "embedder":
-        return _EMBEDDER
-    if model is ConcatConfig and key == "parts":
-        return _EMBEDDER_LIST
-    annotation = model.model_fields[key].annotation
+# --set walks the pydantic schema: a node's annotation says which keys it takes (a model's fields; for a
+# union of models, those of the one its ``type`` names), whether it is a list, free-form (dict) or a value.
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation admits (through Annotated, Optional and unions)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return _FREE if annotation is dict or get_origin(annotation) is dict else _LEAF
+        return [annotation]
+    if get_origin(annotation) is Annotated:
+        return _models(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _models(arg)]
+    return []
 
 
-def _valid_keys(schema: Any, node: dict) -> dict[str, Any] | None:
-    """Valid key -> its schema at a dict node; None where any key goes (free-form dicts)."""
-    if schema == _FREE:
+def _unwrap(annotation: Any) -> Any:
+    """``annotation`` without Annotated and Optional."""
+    if get_origin(annotation) is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    return annotation
+
+
+def _is_free(annotation: Any) -> bool:
+    return _unwrap(annotation) is dict or get_origin(_unwrap(annotation)) is dict
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(_unwrap(annotation)) is list
+
+
+def _valid_keys(annotation: Any, node: dict) -> dict[str, Any] | None:
+    """Valid key -> its annotation at a dict node; None where any key goes (free-form dicts)."""
+    if _is_free(annotation):
         return None
-    if schema == _EMBEDDER:
-        kind = node.get("type")
-        model = _EMBEDDER_CLASSES.get(kind) if isinstance(kind, str) else None
-        models = [model] if model else [StaticConfig, ElmoConfig, ConcatConfig]  # no type yet: any of them
-        names = list(dict.fromkeys(f for m in models for f in m.model_fields))
-        return {k: _EMBEDDER_LIST if k == "parts" else _LEAF for k in names}
-    return {k: _child_schema(schema, k) for k in schema.model_fields}
+    models = _models(annotation)
+    kind = node.get("type")
+    chosen = [m for m in models if "type" in m.model_fields and kind in get_args(m.model_fields["type"].annotation)]
+    fields: dict[str, Any] = {}
+    for model in chosen or models:  # a union without a (known) type yet: the keys of any of its models
+        for key, info in model.model_fields.items():
+            fields.setdefault(key, info.annotation)
+    return fields
+
+
+def _is_section(annotation: Any) -> bool:
+    return bool(_models(annotation)) or _is_free(annotation) or _is_list(annotation)
 
 
 def _unknown(key: str, valid: Sequence[str]) -> str:
@@ -222,19 +243,19 @@ def apply_overrides(raw: dict, overrides: Sequence[str], schema: type[BaseModel]
             if isinstance(node, list):
                 if not re.fullmatch(r"-?\d+", key) or not -len(node) <= int(key) < len(node):
                     raise ElmoError(f"--set {item}: {where} is a list of {len(node)}; {key!r} is not an index in it")
-                child = _EMBEDDER if kind == _EMBEDDER_LIST else _FREE
+                child = get_args(_unwrap(kind))[0] if _is_list(kind) else dict
                 key = int(key)
             elif isinstance(node, dict):
                 valid = _valid_keys(kind, node)
                 if valid is not None and key not in valid:
                     raise ElmoError(f"--set {item}: unknown key {key!r} in {where}{_unknown(key, list(valid))}")
-                child = _FREE if valid is None else valid[key]
+                child = dict if valid is None else valid[key]
             else:
                 raise ElmoError(f"--set {item}: {where} is a value, not a section")
             if last:
                 node[key] = value
             else:
-                if child == _LEAF:
+                if not _is_section(child):
                     raise ElmoError(f"--set {item}: {'.'.join(keys[: depth + 1])} is a value, not a section")
                 if isinstance(node, dict) and node.get(key) is None:
                     node[key] = {}
@@ -289,8 +310,10 @@ def read_yaml(path: Path, source: str) -> Any:
 def _model_at(loc: Sequence[Any], schema: type[TrainConfig]) -> type[BaseModel] | None:
     model: Any = schema
     for key in loc:
-        model = _child_schema(model, key) if isinstance(model, type) and key in model.model_fields else None
-    return model if isinstance(model, type) else None
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        found = _models(fields[key].annotation) if key in fields else []
+        model = found[0] if len(found) == 1 else None
+    return model
 
 
 def _one_line(err: ValidationError, source: str, schema: type[TrainConfig]) -> str:
@@ -311,21 +334,18 @@ def _need_mapping(raw: Any, source: str) -> None:
         raise ElmoError(f"{source}: expected a mapping of sections ({', '.join(TrainConfig.model_fields)})")
 
 
-TASK_NAMES: tuple[str, ...] = TaskConfig.model_fields["name"].annotation.__args__
-
-
 def config_class(raw: Any, source: str = "config") -> type[TrainConfig]:
-    """The config class of the task that ``raw`` (plain data) names: ``tasks.<name>.config.Config``."""
+    """The config class of the registered task that ``raw`` (plain data) names."""
+    from tasks.common.task import all_tasks
+
     task = raw.get("task") if isinstance(raw, dict) else None
     name = task.get("name") if isinstance(task, dict) else None
     if name is None:  # no task named: the base schema gives the error (a missing or misspelt key)
         return TrainConfig
-    if name not in TASK_NAMES:
-        raise ElmoError(f"{source}: task.name: unknown task {name!r}{_unknown(str(name), TASK_NAMES)}")
-    try:
-        return importlib.import_module(f"tasks.{name}.config").Config
-    except ModuleNotFoundError:
-        raise ElmoError(f"{source}: task {name!r} has no trainer yet") from None
+    known = all_tasks()
+    if name not in known:
+        raise ElmoError(f"{source}: task.name: unknown task {name!r}{_unknown(str(name), list(known))}")
+    return known[name].Config
 
 
 def validate_config(raw: Any, source: str = "config") -> TrainConfig:

@@ -24,6 +24,14 @@ def packed_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
     return out
 
 
+def masked_softmax(logits: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
+    """Softmax over the ``mask``ed positions of axis ``dim`` only (``mask`` broadcast to ``logits``); zero
+    elsewhere, and an all-masked row gives zeros, never NaN. The fill is the dtype's lowest finite value:
+    a fixed constant such as -1e7 overflows to -inf in fp16 (NaN on an all-masked row)."""
+    logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+    return torch.softmax(logits, dim=dim) * mask
+
+
 class BiLstm(nn.Module):
     """A batch-first bidirectional LSTM over padded sequences (packed, so padding never leaks in)."""
 

@@ -7,9 +7,9 @@
     curves.png              training loss and validation score per epoch (from logs/metrics.csv)
     train.log               what the run printed (see :mod:`tasks.common.progress`)
 
-A task supplies ``write_predictions(model, split, config, stem)`` and ``BREAKDOWN``, the key of its
-per-type table in the scores; ``write_report(run_dir, metrics)`` adds task-only files (sentiment's
-confusion matrices).
+A :class:`~tasks.common.task.Task` supplies ``write_predictions(model, split, config, stem)`` and
+``BREAKDOWN``, the key of its per-type table in the scores; ``write_report(run_dir, metrics)`` adds
+task-only files (sentiment's confusion matrices; nothing by default).
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from elmo_features.atomic import atomic_path, write_text_atomic
+from tasks.common.task import Task
 
 SPLITS = (("dev", "validation"), ("test", "test"))
 
 
-def write_run_report(run_dir: Path, task, built, config, metrics: dict[str, Any], monitor: str, log: Path) -> None:
+def write_run_report(
+    run_dir: Path, task: Task, built, config, metrics: dict[str, Any], monitor: str, log: Path
+) -> None:
     """Predictions per split, ``scores.md``, ``curves.png`` and the task's own files into ``run_dir``."""
     for key, name in SPLITS:
         split = getattr(built, name)
@@ -31,8 +34,7 @@ def write_run_report(run_dir: Path, task, built, config, metrics: dict[str, Any]
             task.write_predictions(built.model, split, config, run_dir / f"predictions_{key}")
     write_text_atomic(run_dir / "scores.md", scores_markdown(metrics, task.BREAKDOWN))
     plot_curves(log, run_dir / "curves.png", monitor)
-    if hasattr(task, "write_report"):
-        task.write_report(run_dir, metrics)
+    task.write_report(run_dir, metrics)
 
 
 def _number(value: Any) -> str:

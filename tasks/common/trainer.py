@@ -1,7 +1,7 @@
 """The shared training path: a task model inside a LightningModule, trained by Lightning.
 
 ``train(config, run_dir)`` seeds everything, builds the task (data, vocabularies, model) through
-its ``tasks.<name>.task`` module (the protocol is in :mod:`tasks.common.task_api`), trains with
+its registered :class:`~tasks.common.task.Task`, trains with
 early stopping on the task's validation score, keeps the best and the last checkpoint, logs per
 epoch, and then evaluates the best weights on the validation and test splits. The run folder::
 
@@ -23,10 +23,7 @@ Checkpoints are only ever read with ``weights_only=True`` (no pickled code runs)
 from __future__ import annotations
 
 import csv
-import importlib
-import io
 import json
-import os
 import signal
 import sys
 import warnings
@@ -36,48 +33,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
+from elmo_features.atomic import atomic_path, check_output_folder, write_csv_atomic, write_text_atomic
+from elmo_features.distributed import env_rank, gather
 from elmo_features.embedders import coverage_line
 from elmo_features.errors import ElmoError
 from elmo_features.machine import machine
 from tasks.common.config import TrainConfig, dump_config
-from tasks.common.task_api import vector_coverage, vector_sources
+from tasks.common.task import Task, get_task, vector_coverage, vector_sources
 
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.pt"
 LOG = "logs/metrics.csv"
 
 
-def task_module(name: str):
-    """The ``tasks.<name>.task`` module (see :mod:`tasks.common.task_api`), found by name."""
-    try:
-        return importlib.import_module(f"tasks.{name}.task")
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith(f"tasks.{name}"):
-            raise ElmoError(f"task {name!r} has no trainer yet") from None
-        raise
-
-
-def monitor_name(task) -> str:
+def monitor_name(task: Task) -> str:
     """The logged validation score early stopping and the best checkpoint follow (``val_f1``...)."""
     return f"val_{task.MONITOR}"
-
-
-def env_rank() -> int:
-    """This process's global rank as the launcher set it (torchrun: RANK; Lightning's children:
-    LOCAL_RANK on one machine); 0 for the process that starts a run."""
-    return int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0)
-
-
-def _gather(items: list) -> list:
-    """``items`` from every DDP rank, concatenated (``items`` itself outside a process group)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return items
-    parts: list = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, items)
-    return [x for part in parts for x in part]
 
 
 def load_safely(path: Path) -> Any:
@@ -98,11 +69,11 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
-def _lightning_module(model: nn.Module, task, config: TrainConfig):
+def _lightning_module(model: nn.Module, task: Task, config: TrainConfig):
     import lightning as L
 
     class TaskModule(L.LightningModule):
-        """Loss from ``model(batch, tags)["loss"]``; validation predictions scored by the task."""
+        """Loss from :meth:`Task.training_loss`; validation predictions scored by the task."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -111,7 +82,7 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._pred: list = []
 
         def training_step(self, batch, batch_idx):
-            loss = self.model(*batch)["loss"]
+            loss = task.training_loss(self.model, batch)
             self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[-1]), sync_dist=True)
             return loss
 
@@ -121,7 +92,9 @@ def _lightning_module(model: nn.Module, task, config: TrainConfig):
             self._pred.extend(predicted)
 
         def on_validation_epoch_end(self):
-            scores = task.score(_gather(self._gold), _gather(self._pred))
+            gold = [x for part in gather(self._gold) for x in part]  # every rank's predictions
+            predicted = [x for part in gather(self._pred) for x in part]
+            scores = task.score(gold, predicted, self.model)
             self._gold, self._pred = [], []
             self.log(monitor_name(task), float(scores[task.MONITOR]), prog_bar=True, sync_dist=True)
 
@@ -172,12 +145,7 @@ def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     rows = history + rows
-    keys = sorted({k for r in rows for k in r})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
+    write_csv_atomic(path, rows, sorted({k for r in rows for k in r}))
 
 
 def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
@@ -221,7 +189,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     run_dir = Path(run_dir)
     rank = env_rank()
     last = _check_run_dir(run_dir, resume, config, rank)
-    task = task_module(config.task.name)
+    task = get_task(config.task.name)
     monitor = monitor_name(task)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True, warn_only=True)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from tasks.common.layers import CharFeaturesConfig, CharWordFeatures, packed_lstm
+from tasks.ner.config import NerModel
 from tasks.ner.crf import ConditionalRandomField, allowed_transitions
 
 PAD_TAG = -100  # tag id under padding (any value works there: the mask decides)
@@ -27,23 +28,19 @@ def label_vocabulary(datasets: Iterable) -> list[str]:
 
 
 class NerTagger(nn.Module):
-    """BiLSTM-CRF tagger over BIOUL ``labels``; ``chars`` is the char vocabulary when ``char_cnn`` is set."""
+    """BiLSTM-CRF tagger over BIOUL ``labels``; ``chars`` is the char vocabulary of the char CNN
+    (``config.char_cnn``); sizes from the config's ``model`` section."""
 
     def __init__(
-        self,
-        embedder: TokenEmbedder,
-        labels: Sequence[str],
-        hidden: int = 200,
-        layers: int = 2,
-        dropout: float = 0.5,
-        char_cnn: CharFeaturesConfig | None = None,
-        chars: Sequence[str] = (),
+        self, embedder: TokenEmbedder, labels: Sequence[str], chars: Sequence[str] = (), config: NerModel | None = None
     ) -> None:
         super().__init__()
+        config = config or NerModel()
+        hidden, layers, dropout = config.hidden, config.layers, config.dropout
         self.embedder = embedder
         self.labels = list(labels)
         self.label_index = {label: i for i, label in enumerate(self.labels)}
-        self.char_features = CharWordFeatures(chars, char_cnn) if char_cnn is not None else None
+        self.char_features = CharWordFeatures(chars, CharFeaturesConfig()) if config.char_cnn else None
         input_dim = embedder.output_dim + (self.char_features.output_dim if self.char_features is not None else 0)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
@@ -66,7 +63,7 @@ class NerTagger(nn.Module):
         return out
 
     def forward(self, batch: TokenBatch, tags: Tensor | None = None) -> dict[str, Tensor]:
-        """``{"logits" (B, T, K), "mask" (B, T)}``, plus ``"loss"`` (mean NLL + embedder penalty) given tags."""
+        """``{"logits" (B, T, K), "mask" (B, T)}``, plus ``"loss"`` (mean NLL) given tags."""
         vectors = self.embedder(batch)
         if self.char_features is not None:
             vectors = torch.cat([vectors, self.char_features(batch).to(vectors.dtype)], dim=-1)
@@ -78,7 +75,7 @@ class NerTagger(nn.Module):
         output = {"logits": logits, "mask": mask}
         if tags is not None:
             likelihood = self.crf(logits, tags.to(logits.device), mask)
-            output["loss"] = -likelihood / mask.shape[0] + self.embedder.penalty().to(logits.device)
+            output["loss"] = -likelihood / mask.shape[0]  # the training step adds the embedder's penalty
         return output
 
     @torch.no_grad()

@@ -1,4 +1,4 @@
-"""NER glue for the shared trainer: data, vocabularies, embedder, tagger, batching, metric.
+"""The NER task: CoNLL data, BIOUL labels, the BiLSTM-CRF tagger, span F1.
 
 Labels are the BIOUL tags of every entity type seen in the training split (all four prefixes,
 so a type seen only as single tokens can still be tagged as a multi-token span); a validation or
@@ -13,31 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.tokenizer import tokenize
-from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
-from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import (
-    Built,
-    add_pretrained,
-    embedder_for_run,
-    prepare_embedder,
-    read_run,
-    restore,
-    score_batches,
-)
+from tasks.common.layers import char_vocabulary
+from tasks.common.task import Task, add_pretrained, register
+from tasks.ner.config import Config
 from tasks.ner.metric import span_f1
 from tasks.ner.model import PAD_TAG, NerTagger, label_vocabulary
 from tasks.ner.reader import load_split
 from tasks.ner.tags import bioul_to_iob2
 
-MONITOR = "f1"
-BREAKDOWN = "per_type"  # the scores per entity type in evaluate's result
 PREFIXES = ("B", "I", "L", "U")
 
 
@@ -46,24 +35,6 @@ class Split:
     name: str
     tokens: list[list[str]]
     tags: list[list[str]]
-
-
-# ---------------------------------------------------------------------------- data
-def read_split(config: TrainConfig, name: str, source: str | None = None) -> Split | None:
-    data = config.data
-    source = source if source is not None else getattr(data, name)
-    if source is None:
-        return None
-    dataset = load_split(
-        source,
-        name,
-        scheme=data.scheme,
-        token_column=data.token_column,
-        tag_column=data.tag_column,
-        separator=data.separator,
-        strip_prefix=data.strip_prefix,
-    )
-    return Split(name, [list(t) for t in dataset["tokens"]], [list(t) for t in dataset["tags"]])
 
 
 def labels_for(train: Split) -> list[str]:
@@ -99,95 +70,6 @@ class Collate:
         return batch, ids
 
 
-def loader(
-    split: Split, model: NerTagger, batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0, shard: bool = False
-) -> DataLoader:
-    """(TokenBatch, (B, T) tag ids) batches of ``split`` (this rank's share of them with ``shard``)."""
-    items = list(zip(split.tokens, split.tags, strict=True))
-    sampler = BucketBatchSampler([len(t) for t in split.tokens], batch_size, shuffle, seed, shard)
-    return DataLoader(items, batch_sampler=sampler, collate_fn=Collate(model.labels), num_workers=workers)
-
-
-# ---------------------------------------------------------------------------- model
-def make_model(config: TrainConfig, embedder: TokenEmbedder, labels: Sequence[str], chars: Sequence[str]) -> NerTagger:
-    m = config.model
-    return NerTagger(
-        embedder,
-        labels,
-        hidden=m.hidden,
-        layers=m.layers,
-        dropout=m.dropout,
-        char_cnn=CharFeaturesConfig() if m.char_cnn else None,
-        chars=chars,
-    )
-
-
-def build(config: TrainConfig) -> Built:
-    """Read the splits, check them, build vocabularies, embedder (feature cache filled) and tagger."""
-    train = read_split(config, "train")
-    validation = read_split(config, "validation")
-    test = read_split(config, "test")
-    labels = labels_for(train)
-    for split in (validation, test):
-        if split is not None:
-            check_split(split, {"labels": labels}, f"{split.name} split ({getattr(config.data, split.name)})")
-    splits = [s for s in (train, validation, test) if s is not None]
-    chars = char_vocabulary(train.tokens)
-    words, embedder = prepare_embedder(config.embedder, [sentence for s in splits for sentence in s.tokens])
-    torch.manual_seed(config.trainer.seed)
-    model = make_model(config, embedder, labels, chars)
-    t = config.trainer
-    return Built(
-        model=model,
-        vocab={"labels": labels, "chars": chars, "words": words},
-        train=train,
-        validation=validation,
-        test=test,
-        train_loader=loader(train, model, t.batch_size, True, t.seed, t.num_workers, shard=True),
-        validation_loader=loader(validation, model, t.batch_size, False, shard=True)
-        if validation is not None
-        else None,
-    )
-
-
-# ---------------------------------------------------------------------------- metric
-def gold_and_predicted(model: NerTagger, batch) -> tuple[list[list[str]], list[list[str]]]:
-    tokens, tags = batch
-    predicted = model.decode(tokens)
-    gold = [[model.labels[i] for i in row[: len(p)].tolist()] for row, p in zip(tags, predicted, strict=True)]
-    return gold, predicted
-
-
-def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
-    return span_f1(gold, predicted)
-
-
-def write_predictions(model: NerTagger, split: Split, config: TrainConfig, stem: Path) -> Path:
-    """``token gold predicted`` lines (IOB2, a blank line between sentences) of ``split``: what conlleval
-    reads (``<stem>.conll``)."""
-    path = stem.with_suffix(".conll")
-    predicted = predict(model, split.tokens, config.trainer.batch_size)
-    lines = []
-    for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
-        lines += [f"{t} {g} {p}" for t, g, p in zip(tokens, bioul_to_iob2(gold), tags, strict=True)] + [""]
-    write_text_atomic(path, "\n".join(lines))
-    return path
-
-
-def evaluate(model: NerTagger, split: Split, config: TrainConfig) -> dict:
-    """Span F1 (with per type) of ``model`` on ``split``, in eval mode (new words: pretrained vectors)."""
-    add_pretrained(model, split.tokens)
-    return score_batches(model, loader(split, model, config.trainer.batch_size, False), gold_and_predicted, score)
-
-
-# ---------------------------------------------------------------------------- runs
-def load_run(run_dir: str | Path) -> tuple[NerTagger, dict, TrainConfig]:
-    """The best model of a finished run (eval mode), its vocabularies and its config."""
-    config, vocab, state = read_run(run_dir, "ner")
-    embedder = embedder_for_run(config.embedder, vocab, state)
-    return restore(make_model(config, embedder, vocab["labels"], vocab["chars"]), state, run_dir), vocab, config
-
-
 def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
     """IOB2 tags of each sentence (empty sentences get no tags); words the run never saw get their
     pretrained vectors when the run's vectors file is still there (:func:`add_pretrained`)."""
@@ -200,29 +82,6 @@ def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: in
         for i, tags in zip(rows, model.decode(TokenBatch.from_tokens([sentences[i] for i in rows])), strict=True):
             out[i] = bioul_to_iob2(tags)
     return out
-
-
-PREDICT_FORMATS = ("auto", "conll", "text")  # `predict --format`; auto: conll when the file reads as one
-
-
-def predict_file(model: NerTagger, vocab: dict, config: TrainConfig, path: str, fmt: str = "auto") -> list[dict] | str:
-    """``text``: one sentence per line, raw or tokenised (the project's tokenizer returns tokenised text
-    unchanged) -> ``{"tokens", "tags"}`` (IOB2) per line.
-    ``conll``: a labelled CoNLL file in the run's column layout -> conlleval-style ``token gold predicted``
-    lines (IOB2), a blank line after each sentence. ``auto``: conll when the file reads as one; when it
-    does not but most lines end in a tag, the CoNLL error (never a silent reading as text)."""
-    if fmt != "text":
-        try:
-            split = read_split(config, "test", path)
-        except ElmoError:
-            if fmt == "conll" or _looks_like_conll(path, config.data):
-                raise
-        else:
-            return conll_columns(split, predict(model, split.tokens), config.data.separator or " ")
-    from elmo_features.embed_file import read_sentences
-
-    sentences = [tokenize(line) for line in read_sentences(path)]
-    return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]
 
 
 def conll_columns(split: Split, predicted: list[list[str]], separator: str = " ") -> str:
@@ -244,3 +103,100 @@ def _looks_like_conll(path: str, data) -> bool:
     column = data.tag_column
     tagged = sum(len(r) >= 2 and -len(r) <= column < len(r) and bool(tag.fullmatch(r[column])) for r in rows)
     return tagged > len(rows) / 2
+
+
+def read_split(config: TrainConfig, name: str, source: str | None = None) -> Split | None:
+    data = config.data
+    source = source if source is not None else getattr(data, name)
+    if source is None:
+        return None
+    dataset = load_split(
+        source,
+        name,
+        scheme=data.scheme,
+        token_column=data.token_column,
+        tag_column=data.tag_column,
+        separator=data.separator,
+        strip_prefix=data.strip_prefix,
+    )
+    return Split(name, [list(t) for t in dataset["tokens"]], [list(t) for t in dataset["tags"]])
+
+
+@register
+class NerTask(Task):
+    """Named entities: CoNLL columns in, BIOUL tags inside, IOB2 out, span F1 (per type)."""
+
+    name = "ner"
+    Config = Config
+    MONITOR = "f1"
+    BREAKDOWN = "per_type"  # the scores per entity type in evaluate's result
+    PREDICT_FORMATS = ("auto", "conll", "text")  # `predict --format`; auto: conll when the file reads as one
+
+    def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> Split | None:
+        return read_split(config, name, source)
+
+    def check_split(self, split: Split, vocab: dict, where: str) -> None:
+        check_split(split, vocab, where)
+
+    def texts(self, split: Split) -> list[list[str]]:
+        return split.tokens
+
+    def items(self, split: Split) -> list:
+        return list(zip(split.tokens, split.tags, strict=True))
+
+    def lengths(self, split: Split) -> list[int]:
+        return [len(t) for t in split.tokens]
+
+    def vocabulary(self, config: TrainConfig, train: Split) -> dict:
+        return {"labels": labels_for(train), "chars": char_vocabulary(train.tokens)}
+
+    def make_model(self, config: TrainConfig, embedder: TokenEmbedder, vocab: dict) -> NerTagger:
+        return NerTagger(embedder, vocab["labels"], vocab["chars"], config.model)
+
+    def collate(self, model: NerTagger) -> Collate:
+        return Collate(model.labels)
+
+    def gold_and_predicted(self, model: NerTagger, batch) -> tuple[list[list[str]], list[list[str]]]:
+        tokens, tags = batch
+        predicted = model.decode(tokens)
+        gold = [[model.labels[i] for i in row[: len(p)].tolist()] for row, p in zip(tags, predicted, strict=True)]
+        return gold, predicted
+
+    def score(self, gold: list[list[str]], predicted: list[list[str]], model: NerTagger | None = None) -> dict:
+        return span_f1(gold, predicted)
+
+    def tag(self, model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
+        """IOB2 tags of each tokenised sentence (see :func:`predict`)."""
+        return predict(model, sentences, batch_size)
+
+    def write_predictions(self, model: NerTagger, split: Split, config: TrainConfig, stem: Path) -> Path:
+        """``token gold predicted`` lines (IOB2, a blank line between sentences) of ``split``: what conlleval
+        reads (``<stem>.conll``)."""
+        path = stem.with_suffix(".conll")
+        predicted = predict(model, split.tokens, config.trainer.batch_size)
+        lines = []
+        for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
+            lines += [f"{t} {g} {p}" for t, g, p in zip(tokens, bioul_to_iob2(gold), tags, strict=True)] + [""]
+        write_text_atomic(path, "\n".join(lines))
+        return path
+
+    def predict_file(
+        self, model: NerTagger, vocab: dict, config: TrainConfig, path: str, fmt: str = "auto"
+    ) -> list[dict] | str:
+        """``text``: one sentence per line, raw or tokenised (the project's tokenizer returns tokenised text
+        unchanged) -> ``{"tokens", "tags"}`` (IOB2) per line.
+        ``conll``: a labelled CoNLL file in the run's column layout -> conlleval-style ``token gold predicted``
+        lines (IOB2), a blank line after each sentence. ``auto``: conll when the file reads as one; when it
+        does not but most lines end in a tag, the CoNLL error (never a silent reading as text)."""
+        if fmt != "text":
+            try:
+                split = read_split(config, "test", path)
+            except ElmoError:
+                if fmt == "conll" or _looks_like_conll(path, config.data):
+                    raise
+            else:
+                return conll_columns(split, predict(model, split.tokens), config.data.separator or " ")
+        from elmo_features.embed_file import read_text_lines
+
+        sentences = [tokenize(line) for line in read_text_lines(path)]
+        return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]

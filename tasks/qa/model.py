@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from elmo_features.embedders import ConcatEmbedder, ElmoEmbedder, TokenBatch, TokenEmbedder
+from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
-from tasks.common.layers import BiLstm, CharFeaturesConfig, CharWordFeatures
+from tasks.common.layers import BiLstm, CharFeaturesConfig, CharWordFeatures, masked_softmax
+from tasks.qa.config import QaModel
 
 ElmoPlace = Literal["input", "output", "both"]
 
@@ -47,12 +48,6 @@ def best_span(start_logits: Tensor, end_logits: Tensor, mask: Tensor, max_length
     scores = scores.masked_fill(~band, float("-inf"))
     flat = scores.view(scores.shape[0], -1).argmax(-1)
     return torch.stack([flat // steps, flat % steps], dim=1)
-
-
-def masked_softmax(logits: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
-    """Softmax over ``mask``ed positions only; all-masked rows give zeros (never NaN)."""
-    logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
-    return torch.softmax(logits, dim=dim) * mask
 
 
 class Highway(nn.Module):
@@ -97,29 +92,20 @@ class TrilinearAttention(nn.Module):
         return torch.cat([h, c2q, h * c2q, h * q2c], dim=-1)
 
 
-def _elmo_split(embedder: TokenEmbedder) -> tuple[list[TokenEmbedder], list[ElmoEmbedder]]:
-    parts = list(embedder.parts) if isinstance(embedder, ConcatEmbedder) else [embedder]
-    return [p for p in parts if not isinstance(p, ElmoEmbedder)], [p for p in parts if isinstance(p, ElmoEmbedder)]
-
-
 class Bidaf(nn.Module):
     """BiDAF span predictor; ``chars`` is the character vocabulary of the char CNN."""
 
     def __init__(
-        self,
-        embedder: TokenEmbedder,
-        chars: list[str],
-        hidden: int = 100,
-        dropout: float = 0.2,
-        elmo: ElmoPlace = "input",
-        char_cnn: CharFeaturesConfig | None = None,
-        max_span: int | None = 30,
+        self, embedder: TokenEmbedder, chars: list[str], config: QaModel | None = None, max_span: int | None = 30
     ) -> None:
         super().__init__()
+        c = config or QaModel()
+        hidden, dropout, elmo = c.hidden, c.dropout, c.elmo
         self.embedder = embedder
         self.elmo = elmo
         self.max_span = max_span
-        self.char_features = CharWordFeatures(chars, char_cnn or CharFeaturesConfig(dim=8, filters=100, width=5))
+        char_cnn = CharFeaturesConfig(dim=c.char_dim, filters=c.char_filters, width=c.char_width, max_chars=c.max_chars)
+        self.char_features = CharWordFeatures(chars, char_cnn)
         input_dim, output_elmo_dim = self._elmo_dims(embedder, elmo)
         input_dim += self.char_features.output_dim
         self.highway = Highway(input_dim, 2)
@@ -138,11 +124,11 @@ class Bidaf(nn.Module):
         if elmo == "input":
             return embedder.output_dim, 0
         if elmo == "both":
-            extra = list(getattr(embedder, "extra_dims", []) or [])
+            extra = list(embedder.extra_dims)
             if not extra:
                 raise ElmoError("model.elmo: 'both' needs an ELMo embedder block with outputs: 2")
             return embedder.output_dim, extra[0]
-        static, elmos = _elmo_split(embedder)
+        static, elmos = embedder.split_contextual()
         if not static or not elmos:
             raise ElmoError("model.elmo: 'output' needs a concat embedder with a static part and an ELMo part")
         return sum(p.output_dim for p in static), sum(e.output_dim for e in elmos)
@@ -154,7 +140,7 @@ class Bidaf(nn.Module):
         if self.elmo == "both":
             vectors, extras = self.embedder.with_extras(batch)
             return vectors, extras[0]
-        static, elmos = _elmo_split(self.embedder)
+        static, elmos = self.embedder.split_contextual()
         return torch.cat([p(batch) for p in static], -1), torch.cat([e(batch) for e in elmos], -1)
 
     def encode(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
@@ -173,7 +159,7 @@ class Bidaf(nn.Module):
 
     def forward(self, question: TokenBatch, passage: TokenBatch, spans: Tensor | None = None) -> dict[str, Tensor]:
         """``span_start_logits``/``span_end_logits`` (B, T; -inf-free, padding masked at use), ``best_span``
-        (B, 2), and ``loss`` (mean NLL of start + end, plus the embedder penalty) given (B, 2) ``spans``."""
+        (B, 2), and ``loss`` (mean NLL of start + end) given (B, 2) ``spans``."""
         h, h_mask = self.encode(passage)
         u, u_mask = self.encode(question)
         g = self.attention(h, u, h_mask, u_mask)
@@ -192,5 +178,5 @@ class Bidaf(nn.Module):
             log_start = start_logits.float().masked_fill(~h_mask, float("-inf")).log_softmax(-1)
             log_end = end_logits.float().masked_fill(~h_mask, float("-inf")).log_softmax(-1)
             nll = -(log_start.gather(1, spans[:, :1]) + log_end.gather(1, spans[:, 1:])).mean()
-            output["loss"] = nll + self.embedder.penalty().to(nll.device)
+            output["loss"] = nll  # the training step adds the embedder's penalty
         return output

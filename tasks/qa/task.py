@@ -1,4 +1,4 @@
-"""QA glue for the shared trainer (protocol in :mod:`tasks.common.task_api`): SQuAD v1.1 with BiDAF.
+"""The QA task: SQuAD v1.1 with BiDAF.
 
 Training takes the first ``data.train_subset`` questions, cuts passages to ``data.max_passage_tokens``
 and skips (and counts) the questions whose answer falls past the cut; validation and test keep
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
@@ -24,8 +23,9 @@ from elmo_features.errors import ElmoError
 from elmo_features.tokenizer import tokenize, tokenize_with_offsets
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
-from tasks.common.layers import CharFeaturesConfig, char_vocabulary
-from tasks.common.task_api import Built, add_pretrained, embedder_for_run, prepare_embedder, read_run, restore
+from tasks.common.layers import char_vocabulary
+from tasks.common.task import Task, add_pretrained, register
+from tasks.qa.config import Config
 from tasks.qa.metric import squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json
@@ -33,8 +33,6 @@ from tasks.qa.reader import truncate_for_training as truncate
 
 log = logging.getLogger(__name__)
 
-MONITOR = "f1"
-BREAKDOWN = "per_question"  # the scores per question word in evaluate's result
 WH_WORDS = ("what", "who", "whom", "whose", "when", "where", "which", "why", "how")
 
 
@@ -49,13 +47,6 @@ class Passages(TokenBatch):
 
     def text(self, row: int, start: int, end: int) -> str:
         return self.contexts[row][self.offsets[row][start][0] : self.offsets[row][end][1]]
-
-
-# ---------------------------------------------------------------------------- data
-def read_split(config: TrainConfig, name: str, source: str | None = None) -> SquadSplit | None:
-    """A split from the config's data section (or ``source``), whole passages, every question."""
-    source = source if source is not None else getattr(config.data, name)
-    return None if source is None else load_split(source, name)
 
 
 def training_examples(split: SquadSplit, config: TrainConfig) -> SquadSplit:
@@ -99,57 +90,6 @@ def passages(rows: Sequence[QaExample]) -> Passages:
     )  # fmt: skip
 
 
-def loader(
-    examples: Sequence[QaExample], batch_size: int, shuffle: bool, seed: int = 0, workers: int = 0, shard: bool = False
-) -> DataLoader:
-    """Batches bucketed by passage length (this rank's share of them with ``shard``)."""
-    sampler = BucketBatchSampler([len(e.tokens) for e in examples], batch_size, shuffle, seed, shard)
-    return DataLoader(list(examples), batch_sampler=sampler, collate_fn=Collate(), num_workers=workers)
-
-
-# ---------------------------------------------------------------------------- model
-def make_model(config: TrainConfig, embedder: TokenEmbedder, chars: Sequence[str]) -> Bidaf:
-    m = config.model
-    chars_config = CharFeaturesConfig(dim=m.char_dim, filters=m.char_filters, width=m.char_width, max_chars=m.max_chars)
-    return Bidaf(
-        embedder,
-        list(chars),
-        hidden=m.hidden,
-        dropout=m.dropout,
-        elmo=m.elmo,
-        char_cnn=chars_config,
-        max_span=config.data.max_answer_tokens,
-    )
-
-
-def build(config: TrainConfig) -> Built:
-    """Read and check the splits; words, chars, embedder (feature caches filled), BiDAF and loaders."""
-    train = training_examples(read_split(config, "train"), config)
-    validation = read_split(config, "validation")
-    test = read_split(config, "test")
-    for name, split in (("validation", validation), ("test", test)):
-        if split is not None:
-            check_split(split, {}, f"{name} split ({split.source})")
-    splits = [s for s in (train, validation, test) if s is not None]
-    texts = [t for s in splits for e in s.examples for t in (e.question, e.tokens)]
-    chars = char_vocabulary([e.question for e in train.examples] + [e.tokens for e in train.examples])
-    words, embedder = prepare_embedder(config.embedder, texts)
-    torch.manual_seed(config.trainer.seed)
-    model = make_model(config, embedder, chars)
-    t = config.trainer
-    return Built(
-        model=model,
-        vocab={"words": words, "chars": chars},
-        train=train,
-        validation=validation,
-        test=test,
-        train_loader=loader(train.examples, t.batch_size, True, t.seed, t.num_workers, shard=True),
-        validation_loader=(
-            loader(validation.examples, t.batch_size, False, shard=True) if validation is not None else None
-        ),
-    )
-
-
 # ---------------------------------------------------------------------------- metric
 @torch.no_grad()
 def predicted_spans(model: Bidaf, question: TokenBatch, passage: Passages) -> list[str]:
@@ -158,55 +98,9 @@ def predicted_spans(model: Bidaf, question: TokenBatch, passage: Passages) -> li
     return [passage.text(row, start, end) for row, (start, end) in enumerate(spans)]
 
 
-def gold_and_predicted(model: Bidaf, batch) -> tuple[list[list[str]], list[str]]:
-    """Gold answer texts (all of them) and the predicted answer text of each question."""
-    question, passage, _ = batch
-    return [list(a) for a in passage.answers], predicted_spans(model, question, passage)
-
-
-def score(gold: list[list[str]], predicted: list[str]) -> dict:
-    """Official exact match and F1 (0-100), max over the gold answers, and the question count."""
-    return squad_scores(gold, predicted)
-
-
 def question_word(question: Sequence[str]) -> str:
     """The first wh-word of a question ("In what year ..." -> "what"), else "other"."""
     return next((w for w in (t.lower() for t in question) if w in WH_WORDS), "other")
-
-
-def evaluate(model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
-    """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode, with the same
-    scores per question word (``per_question``)."""
-    add_pretrained(model, [t for e in split.examples for t in (e.question, e.tokens)])  # new words
-    was_training = model.training
-    try:
-        answers = predict(model, split.examples, config.trainer.batch_size)
-    finally:
-        model.train(was_training)
-    groups: dict[str, list[QaExample]] = {}
-    for example in split.examples:
-        groups.setdefault(question_word(example.question), []).append(example)
-    result = score([e.answers for e in split.examples], [answers[e.id] for e in split.examples])
-    result["per_question"] = {
-        word: score([e.answers for e in rows], [answers[e.id] for e in rows]) for word, rows in sorted(groups.items())
-    }
-    return result
-
-
-def write_predictions(model: Bidaf, split: SquadSplit, config: TrainConfig, stem: Path) -> Path:
-    """``{question_id: answer}`` of ``split``, the official format ``squad-eval`` reads (``<stem>.json``)."""
-    path = stem.with_suffix(".json")
-    answers = predict(model, split.examples, config.trainer.batch_size)
-    write_text_atomic(path, json.dumps(answers, ensure_ascii=False, indent=1) + "\n")
-    return path
-
-
-# ---------------------------------------------------------------------------- runs
-def load_run(run_dir: str | Path) -> tuple[Bidaf, dict, TrainConfig]:
-    """The best model of a finished run (eval mode), its vocabulary and its config."""
-    config, vocab, state = read_run(run_dir, "qa")
-    embedder = embedder_for_run(config.embedder, vocab, state)
-    return restore(make_model(config, embedder, vocab["chars"]), state, run_dir), vocab, config
 
 
 def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -> dict[str, str]:
@@ -214,20 +108,10 @@ def predict(model: Bidaf, examples: Sequence[QaExample], batch_size: int = 32) -
     add_pretrained(model, [t for e in examples for t in (e.question, e.tokens)])  # new words: pretrained vectors
     model.eval()
     out: dict[str, str] = {}
-    for question, passage, _ in loader(examples, batch_size, False):
+    for rows in BucketBatchSampler([len(e.tokens) for e in examples], batch_size, False, shard=False):
+        question, passage, _ = Collate()([examples[i] for i in rows])
         out.update(zip(passage.ids, predicted_spans(model, question, passage), strict=True))
     return {e.id: out[e.id] for e in examples}
-
-
-PREDICT_FORMATS = ("squad",)  # `predict --format`
-
-
-def predict_file(
-    model: Bidaf, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "squad"
-) -> dict[str, str]:
-    """SQuAD-format JSON in (answers optional) -> ``{question_id: answer_text}``, the official format."""
-    split = parse_squad(read_squad_json(path), str(path))
-    return predict(model, split.examples, config.trainer.batch_size)
 
 
 def answer(model: Bidaf, question: str, context: str) -> str:
@@ -240,3 +124,85 @@ def answer(model: Bidaf, question: str, context: str) -> str:
         raise ElmoError("the question has no tokens")
     example = QaExample("q", question_tokens, context, [t for t, _, _ in tokens], [(s, e) for _, s, e in tokens])
     return predict(model, [example])["q"]
+
+
+@register
+class QaTask(Task):
+    """Extractive QA: SQuAD JSON in, answer spans out; the official exact match and F1 (per question word)."""
+
+    name = "qa"
+    Config = Config
+    MONITOR = "f1"
+    BREAKDOWN = "per_question"  # the scores per question word in evaluate's result
+    PREDICT_FORMATS = ("squad",)  # `predict --format`
+
+    def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> SquadSplit | None:
+        """A split from the config's data section (or ``source``), whole passages, every question."""
+        source = source if source is not None else getattr(config.data, name)
+        return None if source is None else load_split(source, name)
+
+    def check_split(self, split: SquadSplit, vocab: dict, where: str) -> None:
+        check_split(split, vocab, where)
+
+    def training_split(self, split: SquadSplit, config: TrainConfig) -> SquadSplit:
+        return training_examples(split, config)
+
+    def texts(self, split: SquadSplit) -> list[list[str]]:
+        return [t for e in split.examples for t in (e.question, e.tokens)]
+
+    def items(self, split: SquadSplit) -> list[QaExample]:
+        return list(split.examples)
+
+    def lengths(self, split: SquadSplit) -> list[int]:
+        return [len(e.tokens) for e in split.examples]
+
+    def vocabulary(self, config: TrainConfig, train: SquadSplit) -> dict:
+        return {"chars": char_vocabulary([e.question for e in train.examples] + [e.tokens for e in train.examples])}
+
+    def make_model(self, config: TrainConfig, embedder: TokenEmbedder, vocab: dict) -> Bidaf:
+        return Bidaf(embedder, list(vocab["chars"]), config.model, max_span=config.data.max_answer_tokens)
+
+    def collate(self, model: Bidaf) -> Collate:
+        return Collate()
+
+    def gold_and_predicted(self, model: Bidaf, batch) -> tuple[list[list[str]], list[str]]:
+        """Gold answer texts (all of them) and the predicted answer text of each question."""
+        question, passage, _ = batch
+        return [list(a) for a in passage.answers], predicted_spans(model, question, passage)
+
+    def score(self, gold: list[list[str]], predicted: list[str], model: Bidaf | None = None) -> dict:
+        """Official exact match and F1 (0-100), max over the gold answers, and the question count."""
+        return squad_scores(gold, predicted)
+
+    def evaluate(self, model: Bidaf, split: SquadSplit, config: TrainConfig) -> dict:
+        """EM/F1 of ``model`` on ``split`` (whole passages, every gold answer), in eval mode, with the same
+        scores per question word (``per_question``)."""
+        add_pretrained(model, [t for e in split.examples for t in (e.question, e.tokens)])  # new words
+        was_training = model.training
+        try:
+            answers = predict(model, split.examples, config.trainer.batch_size)
+        finally:
+            model.train(was_training)
+        groups: dict[str, list[QaExample]] = {}
+        for example in split.examples:
+            groups.setdefault(question_word(example.question), []).append(example)
+        result = self.score([e.answers for e in split.examples], [answers[e.id] for e in split.examples])
+        result["per_question"] = {
+            word: self.score([e.answers for e in rows], [answers[e.id] for e in rows])
+            for word, rows in sorted(groups.items())
+        }
+        return result
+
+    def write_predictions(self, model: Bidaf, split: SquadSplit, config: TrainConfig, stem: Path) -> Path:
+        """``{question_id: answer}`` of ``split``, the official format ``squad-eval`` reads (``<stem>.json``)."""
+        path = stem.with_suffix(".json")
+        answers = predict(model, split.examples, config.trainer.batch_size)
+        write_text_atomic(path, json.dumps(answers, ensure_ascii=False, indent=1) + "\n")
+        return path
+
+    def predict_file(
+        self, model: Bidaf, vocab: dict, config: TrainConfig, path: str | Path, fmt: str = "squad"
+    ) -> dict[str, str]:
+        """SQuAD-format JSON in (answers optional) -> ``{question_id: answer_text}``, the official format."""
+        split = parse_squad(read_squad_json(path), str(path))
+        return predict(model, split.examples, config.trainer.batch_size)

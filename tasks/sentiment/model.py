@@ -25,17 +25,13 @@ from torch import Tensor, nn
 
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
-from tasks.common.layers import BiLstm
+from tasks.common.layers import BiLstm, masked_softmax
+from tasks.sentiment.config import SentimentModel
 
 Head = Literal["bcn", "bilstm_attention"]
 Pooling = Literal["max", "mean", "min", "attention"]
 POOLINGS: tuple[str, ...] = ("max", "mean", "min", "attention")
 NEG = -1e7  # stands for -inf under the mask (finite: no NaN from an all-masked row)
-
-
-def masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
-    """Softmax over the last axis, zero where ``mask`` (broadcast to ``logits``) is False."""
-    return torch.softmax(logits.masked_fill(~mask, NEG), dim=-1) * mask
 
 
 class Maxout(nn.Module):
@@ -77,26 +73,17 @@ def classifier(
 class SentimentClassifier(nn.Module):
     """A BCN or BiLSTM + attention-pooling sentence classifier into ``len(labels)`` classes."""
 
-    def __init__(
-        self,
-        embedder: TokenEmbedder,
-        labels: Sequence[str],
-        head: Head = "bcn",
-        dropout: float = 0.5,
-        feedforward: int = 300,
-        feedforward_dropout: float = 0.25,
-        hidden: int = 300,
-        layers: int = 1,
-        integrator_hidden: int = 300,
-        integrator_dropout: float = 0.1,
-        pooling: Sequence[Pooling] = POOLINGS,
-        classifier_type: Literal["maxout", "mlp"] = "maxout",
-        classifier_hidden: Sequence[int] = (1200, 600),
-        classifier_dropout: Sequence[float] = (0.2, 0.3),
-        maxout_pool: int = 4,
-        elmo_output: bool = False,
-    ) -> None:
+    def __init__(self, embedder: TokenEmbedder, labels: Sequence[str], config: SentimentModel | None = None) -> None:
         super().__init__()
+        c = config or SentimentModel()
+        head, dropout, hidden, layers, pooling, elmo_output = (
+            c.head,
+            c.dropout,
+            c.hidden,
+            c.layers,
+            c.pooling,
+            c.elmo_output,
+        )
         self.embedder = embedder
         self.labels = list(labels)
         self.head = head
@@ -115,10 +102,10 @@ class SentimentClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         if head == "bcn":
             self.feedforward = nn.Sequential(
-                nn.Linear(embedder.output_dim, feedforward), nn.ReLU(), nn.Dropout(feedforward_dropout)
+                nn.Linear(embedder.output_dim, c.feedforward), nn.ReLU(), nn.Dropout(c.feedforward_dropout)
             )
-            self.encoder = BiLstm(feedforward, hidden, layers)
-            self.integrator = BiLstm(3 * self.encoder.output_dim, integrator_hidden)
+            self.encoder = BiLstm(c.feedforward, hidden, layers)
+            self.integrator = BiLstm(3 * self.encoder.output_dim, c.integrator_hidden)
             states = self.integrator.output_dim
         elif head == "bilstm_attention":
             self.encoder = BiLstm(embedder.output_dim, hidden, layers, dropout)
@@ -127,15 +114,11 @@ class SentimentClassifier(nn.Module):
             raise ElmoError(f"model.head: unknown head {head!r} (bcn or bilstm_attention)")
         states += sum(extras)
         self.attention = nn.Linear(states, 1) if "attention" in self.pooling else None
-        self.pool_dropout = nn.Dropout(integrator_dropout if head == "bcn" else dropout)
+        self.pool_dropout = nn.Dropout(c.integrator_dropout if head == "bcn" else dropout)
         self.classifier = classifier(
-            classifier_type,
-            states * len(self.pooling),
-            classifier_hidden,
-            len(self.labels),
-            classifier_dropout,
-            maxout_pool,
-        )
+            c.classifier, states * len(self.pooling), c.classifier_hidden, len(self.labels), c.classifier_dropout,
+            c.maxout_pool,
+        )  # fmt: skip
 
     def states(self, tokens: TokenBatch) -> tuple[Tensor, Tensor]:
         """Per-token states of the head's last BiLSTM (with ELMo at output) and the (B, T) mask."""
@@ -173,14 +156,13 @@ class SentimentClassifier(nn.Module):
         return torch.cat(pooled, dim=-1)
 
     def forward(self, tokens: TokenBatch, labels: Tensor | None = None) -> dict[str, Tensor]:
-        """``{"logits" (B, K), "probabilities" (B, K)}``, plus ``"loss"`` (mean cross-entropy + the
-        embedder's penalty) when ``labels`` (B,) are given."""
+        """``{"logits" (B, K), "probabilities" (B, K)}``, plus ``"loss"`` (mean cross-entropy; the
+        training step adds the embedder's penalty) when ``labels`` (B,) are given."""
         states, mask = self.states(tokens)
         logits = self.classifier(self.pool_dropout(self.pool(states, mask)))
         output = {"logits": logits, "probabilities": torch.softmax(logits.float(), dim=-1)}
         if labels is not None:
-            loss = F.cross_entropy(logits.float(), labels.to(logits.device))
-            output["loss"] = loss + self.embedder.penalty().to(logits.device)
+            output["loss"] = F.cross_entropy(logits.float(), labels.to(logits.device))
         return output
 
     @torch.no_grad()

@@ -1,0 +1,161 @@
+"""The POS task: CoNLL column files in, one tag per token out, token accuracy (per tag)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from elmo_features.atomic import write_text_atomic
+from elmo_features.embedders import TokenBatch, TokenEmbedder
+from elmo_features.errors import ElmoError
+from elmo_features.text_lines import file_lines
+from elmo_features.tokenizer import tokenize
+from tasks.common.config import TrainConfig
+from tasks.common.task import Task, add_pretrained, register
+from tasks.pos.config import Config
+from tasks.pos.model import PAD_TAG, PosTagger
+
+
+@dataclass
+class Split:
+    name: str
+    tokens: list[list[str]]
+    tags: list[list[str]]
+
+
+def read_columns(path: str | Path, token_column: int, tag_column: int, separator: str | None) -> Split:
+    """Sentences of a CoNLL column file (``-DOCSTART-`` lines and blank lines end a sentence)."""
+    tokens: list[list[str]] = [[]]
+    tags: list[list[str]] = [[]]
+    width = 0
+    for number, line in file_lines(path, "CoNLL"):
+        fields = line.split(separator)
+        if not line.strip() or fields[0] == "-DOCSTART-":
+            if tokens[-1]:
+                tokens.append([])
+                tags.append([])
+            continue
+        width = width or len(fields)
+        if len(fields) != width or not (-width <= token_column < width and -width <= tag_column < width):
+            raise ElmoError(f"{path}:{number}: {len(fields)} columns, expected {width} with columns "
+                            f"{token_column} and {tag_column}, in {line!r}")  # fmt: skip
+        tokens[-1].append(fields[token_column])
+        tags[-1].append(fields[tag_column])
+    if not tokens[-1]:
+        tokens.pop()
+        tags.pop()
+    if not tokens:
+        raise ElmoError(f"{path}: no sentences")
+    return Split(str(path), tokens, tags)
+
+
+class Collate:
+    """(tokens, tags) rows -> (TokenBatch, (B, T) tag ids, ``PAD_TAG`` under padding); picklable."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.index = {label: i for i, label in enumerate(labels)}
+
+    def __call__(self, rows) -> tuple[TokenBatch, torch.Tensor]:
+        batch = TokenBatch.from_tokens([r[0] for r in rows])
+        ids = torch.full(tuple(batch.mask.shape), PAD_TAG, dtype=torch.long)
+        for row, (_, tags) in enumerate(rows):
+            ids[row, : len(tags)] = torch.tensor([self.index[t] for t in tags], dtype=torch.long)
+        return batch, ids
+
+
+def tag(model: PosTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
+    """The tags of each tokenised sentence, in input order (empty sentences get none)."""
+    add_pretrained(model, sentences)
+    out: list[list[str]] = [[] for _ in sentences]
+    order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
+    model.eval()
+    for k in range(0, len(order), batch_size):
+        rows = order[k : k + batch_size]
+        for i, tags in zip(rows, model.decode(TokenBatch.from_tokens([sentences[i] for i in rows])), strict=True):
+            out[i] = tags
+    return out
+
+
+@register
+class PosTask(Task):
+    """Part-of-speech tags from the CoNLL-2003 POS column; token accuracy, with accuracy per tag."""
+
+    name = "pos"
+    Config = Config
+    MONITOR = "accuracy"
+    BREAKDOWN = "per_tag"
+    PREDICT_FORMATS = ("text", "conll")  # text: a sentence per line; conll: a labelled file -> token gold predicted
+
+    def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> Split | None:
+        source = source if source is not None else getattr(config.data, name)
+        if source is None:
+            return None
+        data = config.data
+        return read_columns(source, data.token_column, data.tag_column, data.separator)
+
+    def check_split(self, split: Split, vocab: dict, where: str) -> None:
+        unseen = sorted({t for tags in split.tags for t in tags} - set(vocab["labels"]))
+        if unseen:
+            raise ElmoError(f"{where}: tags {unseen} never occur in the training data; the model cannot predict them")
+
+    def texts(self, split: Split) -> list[list[str]]:
+        return split.tokens
+
+    def items(self, split: Split) -> list:
+        return list(zip(split.tokens, split.tags, strict=True))
+
+    def lengths(self, split: Split) -> list[int]:
+        return [len(t) for t in split.tokens]
+
+    def vocabulary(self, config: TrainConfig, train: Split) -> dict:
+        return {"labels": sorted({t for tags in train.tags for t in tags})}
+
+    def make_model(self, config: TrainConfig, embedder: TokenEmbedder, vocab: dict) -> PosTagger:
+        return PosTagger(embedder, vocab["labels"], config.model)
+
+    def collate(self, model: PosTagger) -> Collate:
+        return Collate(model.labels)
+
+    def gold_and_predicted(self, model: PosTagger, batch) -> tuple[list[str], list[str]]:
+        tokens, tags = batch
+        predicted = model.decode(tokens)
+        gold = [model.labels[i] for row, p in zip(tags, predicted, strict=True) for i in row[: len(p)].tolist()]
+        return gold, [t for p in predicted for t in p]
+
+    def score(self, gold: list[str], predicted: list[str], model: PosTagger | None = None) -> dict:
+        """Token accuracy (percent), the token count and the accuracy per gold tag."""
+        right: Counter = Counter(g for g, p in zip(gold, predicted, strict=True) if g == p)
+        total = Counter(gold)
+        return {
+            "accuracy": 100.0 * sum(right.values()) / max(len(gold), 1),
+            "tokens": len(gold),
+            "per_tag": {t: 100.0 * right[t] / n for t, n in sorted(total.items())},
+        }
+
+    def write_predictions(self, model: PosTagger, split: Split, config: TrainConfig, stem: Path) -> Path:
+        """``token gold predicted`` lines of ``split``, a blank line after each sentence (``<stem>.conll``)."""
+        path = stem.with_suffix(".conll")
+        write_text_atomic(path, _columns(split, tag(model, split.tokens, config.trainer.batch_size)))
+        return path
+
+    def predict_file(self, model: PosTagger, vocab: dict, config: TrainConfig, path: str, fmt: str) -> list | str:
+        """``text``: one sentence per line (raw or tokenised) -> ``{"tokens", "tags"}`` per line; ``conll``: a
+        labelled file in the run's columns -> ``token gold predicted`` lines."""
+        if fmt == "conll":
+            split = self.read_split(config, "test", path)
+            return _columns(split, tag(model, split.tokens, config.trainer.batch_size))
+        from elmo_features.embed_file import read_text_lines
+
+        sentences = [tokenize(line) for line in read_text_lines(path)]
+        return [{"tokens": s, "tags": t} for s, t in zip(sentences, tag(model, sentences), strict=True)]
+
+
+def _columns(split: Split, predicted: list[list[str]]) -> str:
+    out = []
+    for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
+        out += [" ".join(row) for row in zip(tokens, gold, tags, strict=True)] + [""]
+    return "\n".join(out) + "\n"
