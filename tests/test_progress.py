@@ -1,0 +1,98 @@
+"""The one progress helper of the long stages: a bar on a terminal, plain timed lines elsewhere, silence when quiet."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from elmo_features.progress import Progress
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run(stream: io.StringIO, clock: Clock, **kwargs) -> None:
+    """Ten updates of 10 tok, one every 4 s, then a normal exit."""
+    with Progress("embedding", total=100, unit="tok", every=10, stream=stream, clock=clock, **kwargs) as bar:
+        for step in range(10):
+            clock.now += 4
+            bar.update(10)
+            bar.set_postfix(ppl=f"{50 - step:.1f}")
+
+
+def test_plain_lines_at_the_interval_with_rate_eta_and_a_final_line() -> None:
+    stream, clock = io.StringIO(), Clock()
+    run(stream, clock)
+    lines = stream.getvalue().splitlines()
+    # 12 s after the start (30 tok done), then 12 s after that (60 tok), then 12 s after (90 tok), then the final line
+    assert lines == [
+        "embedding: 30/100 tok (30%), 2.5 tok/s, ETA 00:28, ppl 49.0",
+        "embedding: 60/100 tok (60%), 2.5 tok/s, ETA 00:16, ppl 46.0",
+        "embedding: 90/100 tok (90%), 2.5 tok/s, ETA 00:04, ppl 43.0",
+        "embedding: 100/100 tok (100%), 2.5 tok/s, done in 00:40, ppl 41.0",
+    ]
+
+
+def test_unknown_total_and_a_resumed_start() -> None:
+    stream, clock = io.StringIO(), Clock()
+    with Progress("pretrain", initial=1000, unit="step", every=0, stream=stream, clock=clock) as bar:
+        clock.now += 2
+        bar.update(5)
+        bar.set_total(1010)
+        clock.now += 2
+        bar.update(5)
+    assert stream.getvalue().splitlines() == [
+        "pretrain: 1,005 step, 2.5 step/s",  # no total: no share, no ETA; the rate counts from the resumed step
+        "pretrain: 1,010/1,010 step (100%), 2.5 step/s, ETA 00:00",
+        "pretrain: 1,010/1,010 step (100%), 2.5 step/s, done in 00:04",
+    ]
+
+
+def test_bytes_are_scaled() -> None:
+    stream, clock = io.StringIO(), Clock()
+    with Progress("downloading", total=4e6, unit="B", unit_scale=True, every=0, stream=stream, clock=clock) as bar:
+        clock.now += 2
+        bar.update(1e6)
+    assert stream.getvalue().splitlines()[0] == "downloading: 1.00MB/4.00MB (25%), 500kB/s, ETA 00:06"
+
+
+def test_quiet_prints_nothing() -> None:
+    for stream in (io.StringIO(), Terminal()):
+        run(stream, Clock(), enabled=False)
+        with Progress("x", stream=stream, enabled=False) as bar:
+            bar.write("epoch 1 done")
+        assert stream.getvalue() == ""
+
+
+def test_a_terminal_gets_the_bar_and_no_plain_lines() -> None:
+    stream = Terminal()
+    run(stream, Clock())
+    out = stream.getvalue()
+    assert "\r" in out and "100/100" in out and "|" in out  # tqdm's bar, redrawn in place
+    assert "ETA" not in out and "done in" not in out  # none of the plain lines
+
+
+def test_an_error_skips_the_final_line() -> None:
+    stream = io.StringIO()
+    with pytest.raises(KeyError), Progress("x", total=3, stream=stream, clock=Clock()) as bar:
+        bar.update()
+        raise KeyError("boom")
+    assert stream.getvalue() == ""
+
+
+def test_write_is_a_line_of_its_own() -> None:
+    stream = io.StringIO()
+    with Progress("x", stream=stream, clock=Clock()) as bar:
+        bar.write("epoch=1 ppl=40.00")
+    assert stream.getvalue().splitlines()[0] == "epoch=1 ppl=40.00"
