@@ -36,15 +36,14 @@ import hashlib
 import html
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 from elmo_features.atomic import atomic_open
 from elmo_features.errors import ElmoError
+from elmo_features.progress import Progress
 from elmo_features.static import _Source
 from elmo_features.text_lines import decode_lines
 from elmo_features.tokenizer import split_sentences
@@ -126,29 +125,6 @@ def _lines(paths: Sequence[str | Path]) -> Iterator[str]:
                 yield line
 
 
-class _Progress:
-    """tok/s and ETA on stderr: a line redrawn in place on a terminal, else one line per ``every`` s."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, every: float = 30.0) -> None:
-        self.total, self.stream = total, stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.every = 0.5 if self.tty else every
-        self.start = self.last = time.monotonic()
-
-    def update(self, done: int, tokens: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self.last < self.every:
-            return
-        self.last, elapsed = now, max(now - self.start, 1e-9)
-        eta = elapsed * (self.total - done) / max(done, 1)
-        line = (
-            f"corpus prepare: {done:,}/{self.total:,} documents ({100 * done / max(self.total, 1):.0f}%), "
-            f"{tokens:,} tokens, {tokens / elapsed:,.0f} tok/s, ETA {eta / 60:.1f} min"
-        )
-        self.stream.write(f"\r{line}\x1b[K" + ("\n" if final else "") if self.tty else line + "\n")
-        self.stream.flush()
-
-
 def prepare(
     paths: Sequence[str | Path],
     out_dir: str | Path,
@@ -179,11 +155,14 @@ def prepare(
             continue
         documents.append((text, in_heldout(line, heldout)))
     out.mkdir(parents=True, exist_ok=True)
-    bar = _Progress(len(documents)) if progress else None
     seen: set[bytes] = set()
     start = time.monotonic()
-    with atomic_open(out / TRAIN) as train_file, atomic_open(out / HELDOUT) as heldout_file:
-        for done, (sentences, held) in enumerate(split_sentences(documents, batch_size), start=1):
+    with (
+        atomic_open(out / TRAIN) as train_file,
+        atomic_open(out / HELDOUT) as heldout_file,
+        Progress("corpus prepare", len(documents), "doc", enabled=progress) as bar,
+    ):
+        for sentences, held in split_sentences(documents, batch_size):
             part, target = (stats.heldout, heldout_file) if held else (stats.train, train_file)
             kept = 0
             for tokens in sentences:
@@ -209,12 +188,11 @@ def prepare(
                 part.documents += 1
             else:
                 stats.dropped_lines["no_usable_sentence"] += 1
-            if bar is not None:
-                bar.update(done, stats.train.tokens + stats.heldout.tokens)
+            so_far = stats.train.tokens + stats.heldout.tokens
+            bar.set_postfix(tokens=f"{so_far:,}", **{"tok/s": f"{so_far / max(time.monotonic() - start, 1e-9):,.0f}"})
+            bar.update()
         stats.seconds = round(time.monotonic() - start, 1)
         stats.tokens_per_s = round((stats.train.tokens + stats.heldout.tokens) / max(stats.seconds, 1e-9), 1)
-        if bar is not None:
-            bar.update(len(documents), stats.train.tokens + stats.heldout.tokens, final=True)
         _check(stats, paths)
         with atomic_open(out / STATS) as stats_file:
             stats_file.write(json.dumps(asdict(stats), indent=1).encode("utf-8") + b"\n")

@@ -58,7 +58,7 @@ def test_prepare_counts_drops_and_splits_by_document(tmp_path, capsys):
         "tokens": stats.train.tokens,
     }
     err = capsys.readouterr().err
-    assert "tok/s" in err and "ETA" in err and "\r" not in err  # plain progress lines off a terminal
+    assert "tok/s" in err and "done in" in err and "\r" not in err  # plain progress lines off a terminal
     again = tmp_path / "again"
     prepare(list(reversed(docs)), again, heldout=0.3, max_tokens=25, progress=False)
     assert sorted((again / "heldout.txt").read_text().splitlines()) == sorted(heldout)  # by document, not order
@@ -69,6 +69,10 @@ def test_cli_reports_counts(tmp_path, capsys):
     assert main(["corpus", "prepare", str(src), "-o", str(tmp_path / "out"), "--heldout", "0.3"]) == 0
     err = capsys.readouterr().err
     assert "dropped sentences: not_text 1" in err and "heldout:" in err
+    assert "corpus prepare: 7/7 doc (100%)" in err  # the final progress line (stderr is not a terminal)
+    assert main(["corpus", "prepare", str(src), "-o", str(tmp_path / "quiet"), "--heldout", "0.3", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "heldout:" in err and "corpus prepare:" not in err
 
 
 def _truncated_gzip(path: Path) -> Path:

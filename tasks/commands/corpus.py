@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tasks.commands import add_quiet
+
 
 def add_parser(commands) -> None:
     """Register ``corpus prepare`` on an ``add_subparsers()`` object."""
@@ -26,11 +28,12 @@ def add_parser(commands) -> None:
     )
     prepare.add_argument("--batch-size", type=int, default=256, help="documents per spaCy batch (default: 256)")
     prepare.add_argument("--limit", type=int, help="read only the first N lines (to time a run)")
+    add_quiet(prepare)
     prepare.set_defaults(func=_prepare)
 
 
 def _prepare(args: argparse.Namespace) -> None:
     from elmo_features.corpus_prepare import prepare
 
-    stats = prepare(args.docs, args.output, args.heldout, args.max_tokens, args.batch_size, args.limit)
+    stats = prepare(args.docs, args.output, args.heldout, args.max_tokens, args.batch_size, args.limit, not args.quiet)
     print(stats.summary(), file=sys.stderr)
