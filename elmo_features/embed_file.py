@@ -17,11 +17,11 @@ from typing import Literal
 
 import h5py
 import numpy as np
-from tqdm import tqdm
 
 from elmo_features.atomic import atomic_path, check_output
 from elmo_features.bilm import BiLM
 from elmo_features.errors import ElmoError
+from elmo_features.progress import Progress
 from elmo_features.text_lines import file_lines
 
 OutputFormat = Literal["all", "top", "average"]
@@ -71,7 +71,7 @@ def embed_sentences(
     with (
         atomic_path(output_file) as tmp,
         h5py.File(tmp, "w") as out,
-        tqdm(total=sum(map(len, tokens)), unit="tok", desc="embedding", disable=not progress) as bar,
+        Progress("embed", sum(map(len, tokens)), "tok", enabled=progress) as bar,
     ):
         for batch in _batches(bilm, tokens, batch_size):
             layers, _ = bilm([tokens[i] for i in batch])

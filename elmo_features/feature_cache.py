@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from elmo_features.atomic import atomic_path
 from elmo_features.bilm import WARM_UP_TEXT, BiLM
 from elmo_features.errors import ElmoError
 from elmo_features.models import cache_root
+from elmo_features.progress import Progress
 
 try:
     import fcntl
@@ -213,7 +213,7 @@ class FeatureCache:
         total = len(sentences) if hasattr(sentences, "__len__") else None
         with (
             self._locked(),
-            tqdm(total=total, unit="sent", desc="feature cache", disable=not progress) as bar,
+            Progress("cache build", total, "sent", enabled=progress) as bar,
         ):
             self._refresh()
             for shard in list(self._shards.values()):
@@ -246,7 +246,9 @@ class FeatureCache:
         stats.size_bytes = self.size_bytes()
         return stats
 
-    def _flush(self, pending: list[list[str]], stats: BuildStats, batch_size: int, batch_tokens: int, bar) -> None:
+    def _flush(
+        self, pending: list[list[str]], stats: BuildStats, batch_size: int, batch_tokens: int, bar: Progress
+    ) -> None:
         self._write_new(pending, batch_size, batch_tokens, bar.update)
         stats.new += len(pending)
         stats.new_tokens += sum(map(len, pending))

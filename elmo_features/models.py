@@ -10,10 +10,10 @@ import urllib.request
 from pathlib import Path
 
 from platformdirs import user_cache_dir
-from tqdm import tqdm
 
 from elmo_features.atomic import atomic_path
 from elmo_features.errors import ElmoError
+from elmo_features.progress import Progress
 
 BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
 OFFICIAL = {
@@ -103,8 +103,9 @@ def is_cached(name: str) -> bool:
     return all(path.is_file() for path in official_paths(name))
 
 
-def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
-    """(options, weights) paths of a published model, or of an official one (downloaded once if allowed)."""
+def resolve(name: str, download: bool = True, progress: bool = True) -> tuple[Path, Path]:
+    """(options, weights) paths of a published model, or of an official one (downloaded once if allowed,
+    with ``progress`` on stderr)."""
     own = published()
     if name in own:
         return own[name]
@@ -119,7 +120,7 @@ def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
         try:
             for url, path in zip(urls, paths, strict=False):
                 if not path.is_file():
-                    _download(url, path)
+                    _download(url, path, progress)
             return paths
         except (ElmoError, OSError, TimeoutError):  # atomic_path reports a failed download as ElmoError
             pass
@@ -129,22 +130,25 @@ def resolve(name: str, download: bool = True) -> tuple[Path, Path]:
     )
 
 
-def _download(url: str, path: Path) -> None:
+def _download(url: str, path: Path, progress: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {path.parent.name}/{path.name}") as bar:
+        name = f"downloading {path.parent.name}/{path.name}"
+        with Progress(name, total, "B", unit_scale=True, enabled=progress) as bar:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
 
 
-def resolve_files(model: str | None, options_file: str | None, weight_file: str | None) -> tuple[Path, Path]:
+def resolve_files(
+    model: str | None, options_file: str | None, weight_file: str | None, progress: bool = True
+) -> tuple[Path, Path]:
     """Either an official model name or both file paths."""
     if model:
         if options_file or weight_file:
             raise ElmoError("give either a model name or --options-file/--weight-file, not both")
-        return resolve(model)
+        return resolve(model, progress=progress)
     if not options_file or not weight_file:
         raise ElmoError(
             f"both --options-file and --weight-file are needed (or a model name: {', '.join(model_names())})"

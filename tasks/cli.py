@@ -30,6 +30,7 @@ def _embed(args: argparse.Namespace) -> None:
         args.batch_size,
         args.forget_sentences,
         args.use_sentence_keys,
+        progress=not args.quiet,
     )
 
 

@@ -96,3 +96,40 @@ def test_write_is_a_line_of_its_own() -> None:
     with Progress("x", stream=stream, clock=Clock()) as bar:
         bar.write("epoch=1 ppl=40.00")
     assert stream.getvalue().splitlines()[0] == "epoch=1 ppl=40.00"
+
+
+@pytest.mark.parametrize("command", ["embed", "cache"])
+def test_a_long_command_logs_plain_progress_lines_to_a_file(command, tiny_files, tmp_path, monkeypatch, capsys) -> None:
+    import sys
+
+    import elmo_features.progress
+    from tasks.cli import main
+
+    text = tmp_path / "in.txt"
+    text.write_text("the bank of the river\nthe bank lends money\nsomething new\n")
+    model = ["--options-file", str(tiny_files[0]), "--weight-file", str(tiny_files[1])]
+    argv = {
+        "embed": ["embed", str(text), str(tmp_path / "out.hdf5"), *model, "--batch-size", "1"],
+        "cache": ["cache", "build", str(text), *model, "--cache-dir", str(tmp_path / "cache"), "--batch-size", "1"],
+    }[command]
+    monkeypatch.setattr(elmo_features.progress, "EVERY_S", 0.0)  # a line at every update
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert main(argv) == 0
+        monkeypatch.undo()
+    lines = [line for line in log.read_text().splitlines() if not line.startswith("elmo-tasks: warning")]
+    desc, total, unit = ("embed", 11, "tok") if command == "embed" else ("cache build", 3, "sent")
+    assert len(lines) >= 3 and all(line.startswith(f"{desc}: ") for line in lines), lines
+    assert f"/{total} {unit} (" in lines[0] and f"{unit}/s, ETA " in lines[0]
+    assert lines[-1].startswith(f"{desc}: {total}/{total} {unit} (100%)") and "done in" in lines[-1]
+    assert "\r" not in log.read_text() and f"{desc}:" not in capsys.readouterr().out  # never on stdout
+
+    monkeypatch.setattr(elmo_features.progress, "EVERY_S", 0.0)
+    quiet = tmp_path / "quiet.log"
+    argv[argv.index(str(tmp_path / "out.hdf5") if command == "embed" else str(tmp_path / "cache"))] += "2"
+    with quiet.open("w") as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert main([*argv, "--quiet"]) == 0
+        monkeypatch.undo()
+    assert not [line for line in quiet.read_text().splitlines() if line.startswith(f"{desc}: ")]

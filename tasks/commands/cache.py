@@ -85,7 +85,7 @@ def _build(args: argparse.Namespace) -> None:
         raise ElmoError(f"batch size must be at least 1, got {args.batch_size}")
     corpus = Corpus([Path(p) for p in args.data], args.format)  # bad input fails before the weights load
     cache = FeatureCache(load_bilm(args), args.cache_dir)
-    s = cache.build(corpus, batch_size=args.batch_size)
+    s = cache.build(corpus, batch_size=args.batch_size, progress=not args.quiet)
     print(
         f"feature cache {cache.folder}: {s.sentences:,} sentences, {s.unique:,} unique, {s.tokens:,} tokens, "
         f"{s.new:,} new; {s.size_bytes / 1e6:,.1f} MB on disk; {s.seconds:.1f} s"

@@ -1,4 +1,4 @@
-"""The biLM arguments shared by commands that load one (embed, cache build)."""
+"""The biLM arguments shared by commands that load one (embed, cache build, similar), and --quiet."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 from elmo_features.bilm import STATE_MODES
 from elmo_features.errors import ElmoError
+from tasks.commands import add_quiet
 
 
 def add_model_args(parser: argparse.ArgumentParser, states: tuple[str, ...] = STATE_MODES) -> None:
@@ -20,6 +21,7 @@ def add_model_args(parser: argparse.ArgumentParser, states: tuple[str, ...] = ST
     parser.add_argument(
         "--bf16", action="store_true", help="bfloat16 matrix products (faster only on CPUs with AMX/AVX512-BF16)"
     )
+    add_quiet(parser)
 
 
 def load_bilm(args: argparse.Namespace):
@@ -31,7 +33,7 @@ def load_bilm(args: argparse.Namespace):
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ElmoError("--device cuda given but CUDA is not available on this machine")
-    options_file, weight_file = resolve_files(args.model, args.options_file, args.weight_file)
+    options_file, weight_file = resolve_files(args.model, args.options_file, args.weight_file, not args.quiet)
     bilm = BiLM.from_files(options_file, weight_file, state=args.state).to(args.device)
     bilm.bf16 = args.bf16
     return bilm
