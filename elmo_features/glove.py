@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from elmo_features.atomic import check_output
 from elmo_features.errors import ElmoError
+from elmo_features.progress import Progress
 from elmo_features.static import StaticVectors, check_positive, read_corpus
 
 GRAD_CLIP = 100.0
@@ -55,17 +55,22 @@ class Cooccurrences:
         return matrix
 
 
-def build_vocabulary(corpus: str | Path, min_count: int = 2) -> tuple[list[str], np.ndarray]:
-    """Words seen ``min_count`` times or more, most frequent first (ties by spelling), and their counts."""
+def build_vocabulary(
+    corpus: str | Path, min_count: int = 2, progress: bool = False
+) -> tuple[list[str], np.ndarray, int]:
+    """Words seen ``min_count`` times or more, most frequent first (ties by spelling), their counts, and the
+    number of lines read."""
     counter: Counter[str] = Counter()
-    for tokens in read_corpus(corpus):
-        counter.update(tokens)
+    with Progress("glove vocabulary", unit="line", enabled=progress) as bar:
+        for tokens in read_corpus(corpus):
+            counter.update(tokens)
+            bar.update()
     if not counter:
         raise ElmoError(f"{corpus} is empty: no words to train on")
     words = sorted((w for w, c in counter.items() if c >= min_count), key=lambda w: (-counter[w], w))
     if not words:
         raise ElmoError(f"{corpus}: no word occurs {min_count} times or more; lower --min-count")
-    return words, np.array([counter[w] for w in words], dtype=np.int64)
+    return words, np.array([counter[w] for w in words], dtype=np.int64), bar.n
 
 
 def count_cooccurrences(
@@ -73,19 +78,21 @@ def count_cooccurrences(
 ) -> Cooccurrences:
     """Stream the corpus twice (vocabulary, then windows) into sparse 1/distance-weighted counts."""
     check_positive(window=window, min_count=min_count)
-    words, counts = build_vocabulary(corpus, min_count)
+    words, counts, lines = build_vocabulary(corpus, min_count, progress)
     index = {word: i for i, word in enumerate(words)}
     size = len(words)
     keys, values = np.zeros(0, np.int64), np.zeros(0)
     ids: list[int] = []
     lengths: list[int] = []
-    for tokens in tqdm(read_corpus(corpus), unit="line", desc="counting", disable=not progress):
-        kept = [index[t] for t in tokens if t in index]
-        ids.extend(kept)
-        lengths.append(len(kept))
-        if len(ids) >= chunk_tokens:
-            keys, values = _merge(keys, values, ids, lengths, window, size)
-            ids, lengths = [], []
+    with Progress("glove counting", lines, "line", enabled=progress) as bar:
+        for tokens in read_corpus(corpus):
+            kept = [index[t] for t in tokens if t in index]
+            ids.extend(kept)
+            lengths.append(len(kept))
+            if len(ids) >= chunk_tokens:
+                keys, values = _merge(keys, values, ids, lengths, window, size)
+                ids, lengths = [], []
+            bar.update()
     keys, values = _merge(keys, values, ids, lengths, window, size)
     if not len(keys):
         raise ElmoError(f"{corpus}: no two vocabulary words share a line; nothing to train on")
@@ -132,15 +139,16 @@ def fit_glove(
     log_x = np.log(cooc.values).astype(np.float32)
     weight = np.minimum(1.0, (cooc.values / x_max) ** alpha).astype(np.float32)
     losses: list[float] = []
-    bar = tqdm(range(epochs), unit="epoch", desc="glove", disable=not progress)
-    for _ in bar:
-        order = rng.permutation(len(cooc))
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            pairs = order[start : start + batch_size]
-            total += _step(params, squares, cooc.rows[pairs], cooc.cols[pairs], log_x[pairs], weight[pairs], lr)
-        losses.append(total / len(order))
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    with Progress("glove", epochs, "epoch", enabled=progress) as bar:
+        for _ in range(epochs):
+            order = rng.permutation(len(cooc))
+            total = 0.0
+            for start in range(0, len(order), batch_size):
+                pairs = order[start : start + batch_size]
+                total += _step(params, squares, cooc.rows[pairs], cooc.cols[pairs], log_x[pairs], weight[pairs], lr)
+            losses.append(total / len(order))
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            bar.update()
     return params[0][:, :dim] + params[1][:, :dim], losses
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from elmo_features.atomic import atomic_open, check_output
 from elmo_features.errors import ElmoError
+from elmo_features.progress import Progress
 from elmo_features.text_lines import BOM, decode_lines
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-binary", "fasttext")
@@ -205,7 +206,6 @@ def train_word2vec(
     """Skip-gram (``sg``) or CBOW word2vec with gensim; written as text. Deterministic with ``workers=1``."""
     from gensim.models import Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
-    from tqdm import tqdm
 
     check_positive(dim=dim, window=window, min_count=min_count, epochs=epochs, workers=workers)
     check_output(output)
@@ -219,15 +219,17 @@ def train_word2vec(
     if len(model.wv) == 0:
         raise ElmoError(f"{corpus}: no word occurs {min_count} times or more; lower --min-count")
 
-    class _Bar(CallbackAny2Vec):
-        def __init__(self, bar: tqdm) -> None:
-            self.bar = bar
+    class _Epochs(CallbackAny2Vec):
+        def __init__(self, bar: Progress) -> None:
+            self.bar, self.done = bar, 0
 
         def on_epoch_end(self, model: Word2Vec) -> None:
-            self.bar.update(1)
+            self.done += 1
+            self.bar.set_postfix(epoch=f"{self.done}/{epochs}")
 
-    with tqdm(total=epochs, unit="epoch", desc="word2vec", disable=not progress) as bar:
-        model.train(sentences, total_examples=model.corpus_count, epochs=epochs, callbacks=[_Bar(bar)])
+    with Progress("word2vec", model.corpus_count * epochs, "sent", enabled=progress) as bar:
+        sentences.bar = bar  # counts the sentences gensim reads, so a long epoch shows progress too
+        model.train(sentences, total_examples=model.corpus_count, epochs=epochs, callbacks=[_Epochs(bar)])
     vectors = StaticVectors(list(model.wv.index_to_key), model.wv.vectors.copy())
     vectors.save_text(output)
     return vectors
@@ -245,11 +247,14 @@ class _Sentences:
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
+        self.bar: Progress | None = None  # updated per sentence read, once set
 
     def __iter__(self) -> Iterator[list[str]]:
         for tokens in read_corpus(self.path):
             for start in range(0, len(tokens), _W2V_MAX_WORDS):
                 yield tokens[start : start + _W2V_MAX_WORDS]
+                if self.bar is not None:
+                    self.bar.update()
 
 
 @dataclass

@@ -133,3 +133,27 @@ def test_a_long_command_logs_plain_progress_lines_to_a_file(command, tiny_files,
         assert main([*argv, "--quiet"]) == 0
         monkeypatch.undo()
     assert not [line for line in quiet.read_text().splitlines() if line.startswith(f"{desc}: ")]
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("glove", ["glove vocabulary: 4 line", "glove counting: 4/4 line (100%)", "glove: 3/3 epoch (100%)"]),
+        ("word2vec", ["word2vec: 12/12 sent (100%)"]),
+    ],
+)
+def test_vectors_train_logs_each_stage(method, expected, tmp_path, monkeypatch, capsys) -> None:
+    import elmo_features.progress
+    from tasks.cli import main
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the bank of the river\nthe bank lends money\nthe river bank\nmoney in the bank\n")
+    monkeypatch.setattr(elmo_features.progress, "EVERY_S", 0.0)
+    argv = ["vectors", "train", str(corpus), "-o", str(tmp_path / "v.txt"), "--method", method, "--epochs", "3"]
+    assert main([*argv, "--min-count", "1", "--dim", "4"]) == 0
+    err = capsys.readouterr().err
+    finals = [line for line in err.splitlines() if "done in" in line]
+    assert [line.split(",")[0] for line in finals] == expected, err
+    assert ("loss " if method == "glove" else "epoch 3/3") in finals[-1]
+    assert main([*argv, "--min-count", "1", "--dim", "4", "-o", str(tmp_path / "quiet.txt"), "--quiet"]) == 0
+    assert "done in" not in capsys.readouterr().err

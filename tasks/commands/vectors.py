@@ -6,6 +6,7 @@ import argparse
 
 from elmo_features.errors import ElmoError
 from elmo_features.static import FORMATS
+from tasks.commands import add_quiet
 
 DEFAULTS = {"glove": {"window": 10, "epochs": 25}, "word2vec": {"window": 5, "epochs": 5}}
 
@@ -35,6 +36,7 @@ def add_parser(commands) -> None:
     train.add_argument("--x-max", type=float, default=100.0, help="GloVe weighting cutoff (default: 100)")
     train.add_argument("--alpha", type=float, default=0.75, help="GloVe weighting exponent (default: 0.75)")
     train.add_argument("--lr", type=float, default=0.05, help="GloVe AdaGrad learning rate (default: 0.05)")
+    add_quiet(train)
     train.set_defaults(func=_train)
 
     inspect = sub.add_parser("inspect", help="size and dimension of a vectors file, and neighbours of some words")
@@ -48,7 +50,14 @@ def add_parser(commands) -> None:
 def _train(args: argparse.Namespace) -> None:
     window = DEFAULTS[args.method]["window"] if args.window is None else args.window
     epochs = DEFAULTS[args.method]["epochs"] if args.epochs is None else args.epochs
-    common = {"dim": args.dim, "window": window, "min_count": args.min_count, "epochs": epochs, "seed": args.seed}
+    common = {
+        "dim": args.dim,
+        "window": window,
+        "min_count": args.min_count,
+        "epochs": epochs,
+        "seed": args.seed,
+        "progress": not args.quiet,
+    }
     if args.method == "glove":
         from elmo_features.glove import train_glove
 
