@@ -157,3 +157,22 @@ def test_vectors_train_logs_each_stage(method, expected, tmp_path, monkeypatch, 
     assert ("loss " if method == "glove" else "epoch 3/3") in finals[-1]
     assert main([*argv, "--min-count", "1", "--dim", "4", "-o", str(tmp_path / "quiet.txt"), "--quiet"]) == 0
     assert "done in" not in capsys.readouterr().err
+
+
+def test_pretrain_logs_steps_with_ppl_and_tokens_per_second(tmp_path, monkeypatch, capsys) -> None:
+    import elmo_features.progress
+    from tasks.cli import main
+
+    text = tmp_path / "train.txt"
+    text.write_text("the cat sat on the mat .\na dog ran in the park .\n" * 20)
+    monkeypatch.setattr(elmo_features.progress, "EVERY_S", 0.0)
+    argv = ["pretrain", str(text), "--size", "tiny", "--batch-size", "2", "--unroll", "5", "--max-steps", "3"]
+    argv += ["--optimizer", "adam", "--n-samples", "8"]
+    assert main([*argv, "-o", str(tmp_path / "run")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("pretrain: ")]
+    assert lines[0].startswith("pretrain: 1/3 step (33%)") and "ETA" in lines[0], lines
+    assert all("ppl " in line and "tok/s " in line for line in lines), lines
+    assert lines[-1].startswith("pretrain: 3/3 step (100%)") and "done in" in lines[-1]
+    for flag in ("--quiet", "--no-progress"):
+        assert main([*argv, "-o", str(tmp_path / flag), flag]) == 0
+        assert "pretrain: " not in capsys.readouterr().err

@@ -4,7 +4,7 @@ A plain PyTorch loop rather than Lightning: bilm-tf trains on endless token stre
 LSTM state carried from batch to batch, and an exact resume after a kill needs that state, the
 stream position and every process's RNG in the checkpoint; Lightning has no hook for resuming an
 iterable stream mid-epoch. What is not ours: DDP (``torch.nn.parallel``, launched by torchrun
-or ``--devices``), the optimisers, autocast (bf16), tqdm. The run folder::
+or ``--devices``), the optimisers, autocast (bf16), tqdm (through :mod:`elmo_features.progress`). The run folder::
 
     run.json             the settings that must not change on --resume
     vocab.txt            the softmax vocabulary (bilm-tf format)
@@ -34,6 +34,7 @@ from elmo_features.pretrain.corpus import Batch, Batcher, count_corpus, sentence
 from elmo_features.pretrain.export import export, load_official
 from elmo_features.pretrain.lm import BidirectionalLM, State
 from elmo_features.pretrain.vocab import Vocabulary
+from elmo_features.progress import Progress
 from elmo_features.weights import read_weights
 
 CHECKPOINT = "checkpoints/last.pt"
@@ -336,7 +337,7 @@ def _start(cfg: PretrainConfig, rank: int, world: int) -> _Run:
     return run
 
 
-def _epoch(run: _Run, start_time: float, bar) -> dict:
+def _epoch(run: _Run, start_time: float, bar: Progress) -> dict:
     """Train to the end of the current epoch (or of the run, or of the time limit); the epoch's row."""
     cfg, device = run.cfg, run.device
     epoch, done_in_epoch = divmod(run.step, run.steps_per_epoch)
@@ -363,7 +364,7 @@ def _epoch(run: _Run, start_time: float, bar) -> dict:
             if run.world > 1:
                 dist.all_reduce(late)
             run.stop = bool(late.item())
-        if bar is not None:
+        if bar.enabled:
             _show(bar, run, epoch, sums, epoch_steps, epoch_start, start_time)
         end_of_epoch = done_in_epoch == run.steps_per_epoch
         if run.step % cfg.checkpoint_every == 0 or end_of_epoch or run.step == run.total or run.stop:
@@ -383,42 +384,37 @@ def _epoch(run: _Run, start_time: float, bar) -> dict:
     }
 
 
-def _show(bar, run: _Run, epoch: int, sums: list[float], epoch_steps: int, epoch_start: float, start: float) -> None:
+def _show(
+    bar: Progress, run: _Run, epoch: int, sums: list[float], epoch_steps: int, epoch_start: float, start: float
+) -> None:
     """Advance the progress bar: epoch, running perplexity, tokens/s (and the ETA of a time-limited run)."""
     elapsed = max(time.monotonic() - epoch_start, 1e-9)
     bar.set_postfix(
         epoch=epoch + 1,
         ppl=f"{_ppl(sums[0] + sums[1], 2 * sums[2]):.1f}",
-        tok_s=f"{epoch_steps * run.tokens_per_step / elapsed:.0f}",
-        refresh=False,
+        **{"tok/s": f"{epoch_steps * run.tokens_per_step / elapsed:.0f}"},
     )
     if run.cfg.max_time is not None and epoch_steps >= 3:
         left = 60 * run.cfg.max_time - (time.monotonic() - start)
-        bar.total = min(run.total, run.step + max(0, int(left * epoch_steps / elapsed)))
-    bar.update(1)
+        bar.set_total(min(run.total, run.step + max(0, int(left * epoch_steps / elapsed))))
+    bar.update()
 
 
 def _train(cfg: PretrainConfig, rank: int, world: int) -> dict:
     run = _start(cfg, rank, world)
-    bar = None
-    if rank == 0 and cfg.progress and run.step < run.total:
-        from tqdm import tqdm
-
-        bar = tqdm(total=run.total, initial=run.step, unit="step", desc="pretrain", dynamic_ncols=True)
+    shown = rank == 0 and cfg.progress and run.step < run.total
     start_time = time.monotonic()
-    while run.step < run.total and not run.stop:
-        row = _epoch(run, start_time, bar)
-        if rank == 0:
-            if cfg.heldout:
-                row.update(evaluate(run.model, cfg, run.vocab))
-            run.rows.append(row)
-            _write_metrics(run.out, run.rows)
-            if bar is not None:
+    with Progress("pretrain", run.total, "step", initial=run.step, enabled=shown) as bar:
+        while run.step < run.total and not run.stop:
+            row = _epoch(run, start_time, bar)
+            if rank == 0:
+                if cfg.heldout:
+                    row.update(evaluate(run.model, cfg, run.vocab))
+                run.rows.append(row)
+                _write_metrics(run.out, run.rows)
                 bar.write(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        if world > 1:
-            dist.barrier()
-    if bar is not None:
-        bar.close()
+            if world > 1:
+                dist.barrier()
     if rank == 0:
         export(run.model, run.out)
     if world > 1:

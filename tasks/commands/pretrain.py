@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from elmo_features.errors import ElmoError
+from tasks.commands import add_quiet
 
 
 def add_parser(commands) -> None:
@@ -56,7 +57,7 @@ def add_parser(commands) -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--n-samples", type=int, default=8192, help="sampled-softmax candidates (default: 8192)")
     p.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_quiet(p, "--no-progress")
     p.set_defaults(func=run)
 
 
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
         dropout=args.dropout,
         n_samples=args.n_samples,
         checkpoint_every=args.checkpoint_every,
-        progress=args.progress,
+        progress=not args.quiet,
     )
     last = pretrain(cfg)
     if last and int(__import__("os").environ.get("RANK", "0")) == 0:
