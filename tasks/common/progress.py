@@ -17,8 +17,9 @@ import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
+from elmo_features.progress import EVERY_S  # seconds between two progress lines within an epoch
+
 log = logging.getLogger("tasks.train")
-EVERY_S = 30.0  # seconds between two progress lines within an epoch
 
 
 class StderrBar(TQDMProgressBar):
