@@ -334,40 +334,6 @@ class ConcatEmbedder(TokenEmbedder):
         return [p for fixed, _ in splits for p in fixed], [p for _, ctx in splits for p in ctx]
 
 
-# ---------------------------------------------------------------------------- config
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StaticConfig(_Block):
-    type: Literal["glove", "word2vec", "fasttext", "random"]
-    path: str | list[str] | None = None  # a list: the first file that exists (a fallback when a big one is absent)
-    format: str = "auto"
-    dim: int | None = None
-    trainable: bool = False
-    seed: int = 0
-    allow_no_match: bool = False  # train even when no word of the data is in the vectors file
-
-
-class ElmoConfig(_Block):
-    type: Literal["elmo"]
-    options: str | None = None
-    weights: str | None = None
-    model: str | None = None
-    state: Literal["stateless", "warm"] = "warm"
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    layer_norm: bool = False
-    l2: float = Field(0.0, ge=0.0)
-    outputs: int = Field(1, ge=1)
-    cache: bool = True
-    cache_dir: str | None = None
-
-
-class ConcatConfig(_Block):
-    type: Literal["concat"]
-    parts: list[Annotated[StaticConfig | ElmoConfig, Field(discriminator="type")]]
-
-
 EMBEDDER_TYPES: tuple[str, ...] = tuple(EMBEDDERS)
 EmbedderConfig = _union(EMBEDDERS.values())
 """Any embedder block, discriminated by ``type`` (generated from :data:`EMBEDDERS`)."""
