@@ -288,7 +288,7 @@ class BiLM(nn.Module):
         autocast = (
             torch.autocast(self.bias[0].device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         )
-        with (contextlib.nullcontext() if grad else torch.no_grad()), autocast:
+        with contextlib.nullcontext() if grad else torch.no_grad(), autocast:
             state = self._initial_state(rows, grad)
             layers, lengths, final = self._run(sentences, state, cached=not grad)
         if self.state == "stateful":
