@@ -25,6 +25,7 @@ from elmo_features.weights import lstm_cell_name, read_weights
 
 StateMode = Literal["stateless", "stateful", "warm"]
 STATE_MODES: tuple[str, ...] = ("stateless", "stateful", "warm")
+FORGET_BIAS = 1.0  # added to the official forget-gate bias on loading (TF's forget_bias); exports subtract it
 DEFAULT_STATE: StateMode = "warm"
 
 # Read once through the biLM (stateful, batch 1) to reach the fixed `warm` start state.
@@ -138,12 +139,18 @@ class TokenVectorCache:
 
 
 class BiLM(nn.Module):
-    """The frozen biLM. Outputs ``n_layers + 1`` layers of size ``2 * projection_dim``.
+    """The biLM. Outputs ``n_layers + 1`` layers of size ``2 * projection_dim``.
 
     Layer 0 is the token vector twice ``[x, x]``; layer k is ``[forward_k | backward_k]``.
     State modes: ``stateless`` (zero state per sentence), ``stateful`` (allennlp: state
     carried per batch row across calls), ``warm`` (every sentence starts from the one
     fixed state reached by reading :data:`WARM_UP_TEXT`).
+
+    Frozen by default (no gradients, the token cache on). With ``requires_grad_(True)`` and
+    gradients enabled, the forward pass is differentiable and skips the token cache (fine-tuning);
+    in ``warm`` mode it also reads the warm-up text again, as part of the graph (the start state
+    depends on the weights), and a carried ``stateful`` state is a constant. The token cache and
+    the warm state are recomputed whenever the weights have changed.
     """
 
     def __init__(self, options: BiLMOptions, state: StateMode = DEFAULT_STATE, cache_size: int = 200_000) -> None:
@@ -165,6 +172,7 @@ class BiLM(nn.Module):
         self.token_cache = TokenVectorCache(cache_size)
         self._carried: list[tuple[Tensor, Tensor]] | None = None  # stateful: per layer (h, c)
         self._warm: list[tuple[Tensor, Tensor]] | None = None
+        self._weights_version: tuple[int, ...] | None = None  # of the weights the caches were filled with
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -186,7 +194,7 @@ class BiLM(nn.Module):
                     name = lstm_cell_name(direction, layer)
                     w = arrays[f"{name}/W_0"][:, order]
                     b = arrays[f"{name}/B"].copy()
-                    b[2 * c : 3 * c] += 1.0
+                    b[2 * c : 3 * c] += FORGET_BIAS
                     self.w_input[layer][direction] = torch.from_numpy(w[:p].copy())
                     self.w_state[layer][direction] = torch.from_numpy(w[p:].T.copy())
                     self.bias[layer][direction, 0] = torch.from_numpy(b[order].copy())
@@ -205,19 +213,35 @@ class BiLM(nn.Module):
         p, c = self.options.projection_dim, self.options.cell_dim
         return [(ref.new_zeros(2, rows, p), ref.new_zeros(2, rows, c)) for _ in range(self.options.n_layers)]
 
-    def _warm_state(self) -> list[tuple[Tensor, Tensor]]:
-        if self._warm is None:
-            state = self._zero_state(1)
-            for line in WARM_UP_TEXT.splitlines():
-                *_, state = self._run([line.split()], state)
-            self._warm = state
+    def _warm_state(self, grad: bool = False) -> list[tuple[Tensor, Tensor]]:
+        if grad:  # the start state depends on the weights being trained: part of this step's graph
+            return self._read_warm_up(cached=False)
+        stale = self._warm is not None and self._warm[0][0].is_inference() and not torch.is_inference_mode_enabled()
+        if self._warm is None or stale:  # an inference-mode tensor cannot enter a graph: recompute it
+            with torch.no_grad():
+                self._warm = self._read_warm_up(cached=True)
         return self._warm
 
-    def _initial_state(self, rows: int) -> list[tuple[Tensor, Tensor]]:
+    def _read_warm_up(self, cached: bool) -> list[tuple[Tensor, Tensor]]:
+        state = self._zero_state(1)
+        for line in WARM_UP_TEXT.splitlines():
+            *_, state = self._run([line.split()], state, cached)
+        return state
+
+    def _drop_stale_caches(self) -> None:
+        """Forget the token vectors and the warm state when the weights changed since they were computed
+        (an optimizer step or a loaded state dict bumps a parameter's version)."""
+        version = tuple(p._version for p in self.parameters())
+        if version != self._weights_version:
+            self.token_cache.clear()
+            self._warm = None
+            self._weights_version = version
+
+    def _initial_state(self, rows: int, grad: bool = False) -> list[tuple[Tensor, Tensor]]:
         if self.state == "stateless":
             return self._zero_state(rows)
         if self.state == "warm":
-            return [(h.expand(-1, rows, -1), c.expand(-1, rows, -1)) for h, c in self._warm_state()]
+            return [(h.expand(-1, rows, -1), c.expand(-1, rows, -1)) for h, c in self._warm_state(grad)]
         if self._carried is None:
             self._carried = self._zero_state(rows)
         have = self._carried[0][0].shape[1]
@@ -230,8 +254,8 @@ class BiLM(nn.Module):
         return [(h[:, :rows], c[:, :rows]) for h, c in self._carried]
 
     # ------------------------------------------------------------------ forward
-    def encode_tokens(self, tokens: Sequence[str]) -> Tensor:
-        """Token strings -> (N, projection_dim) char-CNN vectors, through the cache."""
+    def encode_tokens(self, tokens: Sequence[str], cached: bool = True) -> Tensor:
+        """Token strings -> (N, projection_dim) char-CNN vectors, through the cache unless not ``cached``."""
 
         def compute(missing: list[str]) -> Tensor:
             lengths = [token_length(t) for t in missing]
@@ -245,7 +269,11 @@ class BiLM(nn.Module):
                 out[torch.from_numpy(chunk).to(device)] = self.char_cnn(ids, lens).float()
             return out
 
-        return self.token_cache.lookup(tokens, compute)
+        if cached:
+            return self.token_cache.lookup(tokens, compute)
+        unique = list(dict.fromkeys(tokens))
+        slot = {token: i for i, token in enumerate(unique)}
+        return compute(unique)[torch.tensor([slot[t] for t in tokens], dtype=torch.long)]
 
     def forward(self, sentences: Sequence[Sequence[str]], keep_boundaries: bool = False) -> tuple[Tensor, Tensor]:
         """Tokenised sentences -> (layers (L+1, B, T, 2P), mask (B, T) bool).
@@ -255,15 +283,17 @@ class BiLM(nn.Module):
         of the previous call; an empty sentence leaves its row's state untouched.
         """
         rows = len(sentences)
-        state = self._initial_state(rows)
+        self._drop_stale_caches()
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         autocast = (
             torch.autocast(self.bias[0].device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         )
-        with torch.no_grad(), autocast:
-            layers, lengths, final = self._run(sentences, state)
+        with contextlib.nullcontext() if grad else torch.no_grad(), autocast:
+            state = self._initial_state(rows, grad)
+            layers, lengths, final = self._run(sentences, state, cached=not grad)
         if self.state == "stateful":
             self._carried = [
-                (torch.cat([h, ch[:, rows:]], 1), torch.cat([c, cc[:, rows:]], 1))
+                (torch.cat([h.detach(), ch[:, rows:]], 1), torch.cat([c.detach(), cc[:, rows:]], 1))
                 for (h, c), (ch, cc) in zip(final, self._carried, strict=False)
             ]
         layers = layers.float()
@@ -275,7 +305,7 @@ class BiLM(nn.Module):
         inner_mask = torch.arange(width, device=inner.device) < inner.unsqueeze(1)
         return layers[:, :, 1 : 1 + width] * inner_mask.unsqueeze(-1), inner_mask
 
-    def _run(self, sentences, state):
+    def _run(self, sentences, state, cached: bool = True):
         """Core: returns (layers (L+1, B, T, 2P) with boundaries, lengths (B,), final state)."""
         device = self.bias[0].device
         lengths_list = [len(s) + 2 if len(s) else 0 for s in sentences]
@@ -286,7 +316,7 @@ class BiLM(nn.Module):
         layers = torch.zeros(self.options.n_layers + 1, rows, longest, 2 * p, device=device)
         if not flat:
             return layers, lengths, [(h.clone(), c.clone()) for h, c in state]
-        vectors = self.encode_tokens(flat)
+        vectors = self.encode_tokens(flat, cached)
         # Time-major, length-sorted (descending): at step t the running rows are a prefix.
         order = sorted(range(rows), key=lambda r: -lengths_list[r])
         sorted_lengths = [lengths_list[r] for r in order]

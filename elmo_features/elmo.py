@@ -1,4 +1,4 @@
-"""ELMo representations: a frozen biLM, N scalar mixes, dropout."""
+"""ELMo representations: a biLM (frozen, or fine-tuned), N scalar mixes, dropout."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class Elmo(nn.Module):
     """``Elmo(options, weights)(sentences)`` -> (list of N (B, T, D) tensors, mask (B, T)).
 
     N > 1 gives separate mixes for different places in a model ("ELMo at input and
-    output"). The biLM never trains; only the mixes do. :meth:`mix` takes biLM layers
+    output"). Only the mixes train, unless the biLM is made trainable (``bilm.requires_grad_(True)``:
+    fine-tuning with a task). :meth:`mix` takes biLM layers
     computed elsewhere (e.g. read from the feature cache).
     """
 

@@ -6,6 +6,7 @@ it never knows whether the vectors are static, contextual, or both concatenated,
 
     {type: glove, path: vectors.txt, trainable: false}
     {type: elmo, options: o.json, weights: w.hdf5, dropout: 0.5, layer_norm: false, l2: 0.001, cache: true}
+    {type: elmo, ..., trainable: true, lr_scale: 0.1, frozen_epochs: 1}   # fine-tune the biLM (no cache)
     {type: concat, parts: [{type: glove, ...}, {type: elmo, ...}]}
 """
 
@@ -20,7 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import Tensor, nn
 
 from elmo_features.errors import ElmoError
@@ -28,6 +29,17 @@ from elmo_features.errors import ElmoError
 log = logging.getLogger(__name__)
 PAD, UNKNOWN = "@@PADDING@@", "@@UNKNOWN@@"
 LOW_COVERAGE = 0.5  # below this share of the training words found in the vectors file: a warning
+
+
+@dataclass
+class FineTuned:
+    """A pretrained module that trains with the head: its learning rate is ``lr_scale`` times the head's,
+    and it stays frozen for the first ``frozen_epochs`` epochs."""
+
+    module: nn.Module
+    lr_scale: float
+    frozen_epochs: int
+    note: str  # the one line a run prints about it at the start
 
 
 @dataclass
@@ -88,6 +100,10 @@ class TokenEmbedder(nn.Module):
         """Regularisation to add to the loss (the scalar-mix L2 for ELMo); the training step adds it."""
         return torch.zeros(())
 
+    def fine_tuned(self) -> list[FineTuned]:
+        """The pretrained modules inside that train with the head (a trainable biLM); none by default."""
+        return []
+
 
 EMBEDDERS: dict[str, type[TokenEmbedder]] = {}
 """The one registry of embedder kinds: config ``type`` name -> class (filled by :func:`register`)."""
@@ -130,8 +146,22 @@ class ElmoConfig(_Block):
     layer_norm: bool = False
     l2: float = Field(0.0, ge=0.0)
     outputs: int = Field(1, ge=1)
-    cache: bool = True
+    cache: bool = True  # off when trainable: a cache of a changing biLM would be stale
     cache_dir: str | None = None
+    trainable: bool = False  # fine-tune the biLM's weights with the head
+    lr_scale: float = Field(0.1, gt=0.0)  # the biLM's learning rate, as a share of the head's (trainable only)
+    frozen_epochs: int = Field(0, ge=0)  # the biLM stays frozen for the first N epochs (trainable only)
+
+    @model_validator(mode="after")
+    def _no_cache_when_trainable(self) -> ElmoConfig:
+        if self.trainable and self.cache:
+            if "cache" in self.model_fields_set:
+                raise ValueError(
+                    "trainable: true cannot use cache: true (the feature cache holds a frozen biLM's layers); "
+                    "leave cache out or set it to false"
+                )
+            self.cache = False
+        return self
 
 
 @register
@@ -230,15 +260,16 @@ class StaticEmbedder(TokenEmbedder):
 
 @register
 class ElmoEmbedder(TokenEmbedder):
-    """Frozen biLM (live, or read from the feature cache) + learned scalar mixes."""
+    """A biLM (frozen: live, or read from the feature cache; or fine-tuned with the head) + learned scalar mixes."""
 
     Config = ElmoConfig
     contextual = True
 
-    def __init__(self, elmo, cache=None) -> None:
+    def __init__(self, elmo, cache=None, fine_tune: FineTuned | None = None) -> None:
         super().__init__()
         self.elmo = elmo
         self.cache = cache
+        self.fine_tune = fine_tune
         self.output_dim = elmo.output_dim
         self.extra_dims = (elmo.output_dim,) * (len(elmo.mixes) - 1)
 
@@ -251,15 +282,26 @@ class ElmoEmbedder(TokenEmbedder):
         options_file, weight_file = resolve_files(config.model, config.options, config.weights)
         bilm = BiLM.from_files(options_file, weight_file, state=config.state)
         elmo = Elmo(bilm, config.outputs, dropout=config.dropout, layer_norm=config.layer_norm, l2=config.l2)
-        cache = None
-        if config.cache:
+        cache = fine_tune = None
+        if config.trainable:
+            bilm.requires_grad_(True)
+            frozen = f", frozen for the first {config.frozen_epochs} epoch(s)" if config.frozen_epochs else ""
+            note = (
+                f"embedder: fine-tuning the biLM {options_file} (learning rate x{config.lr_scale:g}{frozen}); "
+                "no feature cache: the biLM runs in every epoch"
+            )
+            fine_tune = FineTuned(bilm, config.lr_scale, config.frozen_epochs, note)
+        elif config.cache:
             from elmo_features.feature_cache import FeatureCache
 
             cache = FeatureCache(bilm, Path(config.cache_dir) if config.cache_dir else None)
-        return cls(elmo, cache)
+        return cls(elmo, cache, fine_tune)
 
     def feature_caches(self) -> list:
         return [self.cache] if self.cache is not None else []
+
+    def fine_tuned(self) -> list[FineTuned]:
+        return [self.fine_tune] if self.fine_tune is not None else []
 
     def layers(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
         source = self.cache.get if self.cache is not None else self.elmo.bilm
@@ -329,43 +371,12 @@ class ConcatEmbedder(TokenEmbedder):
     def feature_caches(self) -> list:
         return [c for part in self.parts for c in part.feature_caches()]
 
+    def fine_tuned(self) -> list[FineTuned]:
+        return [f for part in self.parts for f in part.fine_tuned()]
+
     def split_contextual(self) -> tuple[list[TokenEmbedder], list[TokenEmbedder]]:
         splits = [part.split_contextual() for part in self.parts]
         return [p for fixed, _ in splits for p in fixed], [p for _, ctx in splits for p in ctx]
-
-
-# ---------------------------------------------------------------------------- config
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StaticConfig(_Block):
-    type: Literal["glove", "word2vec", "fasttext", "random"]
-    path: str | list[str] | None = None  # a list: the first file that exists (a fallback when a big one is absent)
-    format: str = "auto"
-    dim: int | None = None
-    trainable: bool = False
-    seed: int = 0
-    allow_no_match: bool = False  # train even when no word of the data is in the vectors file
-
-
-class ElmoConfig(_Block):
-    type: Literal["elmo"]
-    options: str | None = None
-    weights: str | None = None
-    model: str | None = None
-    state: Literal["stateless", "warm"] = "warm"
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    layer_norm: bool = False
-    l2: float = Field(0.0, ge=0.0)
-    outputs: int = Field(1, ge=1)
-    cache: bool = True
-    cache_dir: str | None = None
-
-
-class ConcatConfig(_Block):
-    type: Literal["concat"]
-    parts: list[Annotated[StaticConfig | ElmoConfig, Field(discriminator="type")]]
 
 
 EMBEDDER_TYPES: tuple[str, ...] = tuple(EMBEDDERS)
@@ -397,6 +408,8 @@ def parse_config(block: Any, where: str = "embedder") -> BaseModel:
             close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(valid)})"
             raise ElmoError(f"{where}: unknown key {key!r}{hint}") from None
+        if not key:  # a check across keys (a model validator)
+            raise ElmoError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
         raise ElmoError(f"{where}.{key}: {first['msg']}") from None
 
 

@@ -11,7 +11,7 @@ import torch
 
 from elmo_features.errors import ElmoError
 from elmo_features.machine import thread_warning
-from tasks.commands import benchmark, cache, corpus, pretrain, qa, similar, train, vectors
+from tasks.commands import benchmark, cache, corpus, export, pretrain, qa, similar, train, vectors
 from tasks.commands.model_args import add_model_args, load_bilm
 
 LONG_COMMANDS = {"embed", "cache", "train", "pretrain", "benchmark", "quickstart"}
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--use-sentence-keys", action="store_true", help="name datasets by sentence text, not line index"
     )
 
-    for module in (vectors, cache, train, similar, pretrain, qa, benchmark, corpus):
+    for module in (vectors, cache, train, export, similar, pretrain, qa, benchmark, corpus):
         module.add_parser(commands)
 
     quick = commands.add_parser("quickstart", help="the main job on an embedded default (no data, no network)")

@@ -56,8 +56,13 @@ def error_of(call, *args, **kwargs) -> str:
 
 
 # ---------------------------------------------------------------------------- built-in files
-def test_the_three_ner_configs_exist():
-    assert [p.stem for p in NER_FILES] == ["conll2003_elmo", "conll2003_glove", "conll2003_word2vec"]
+def test_the_ner_configs_exist():
+    assert [p.stem for p in NER_FILES] == [
+        "conll2003_elmo",
+        "conll2003_elmo_finetune",
+        "conll2003_glove",
+        "conll2003_word2vec",
+    ]
 
 
 @pytest.mark.parametrize("path", NER_FILES, ids=lambda p: p.stem)

@@ -2,8 +2,10 @@
 
 :func:`to_official` is the exact inverse of :meth:`elmo_features.bilm.BiLM.load_official`
 (TF gate order (i, j, f, o), forget bias stored without the +1, highway ``W_carry`` /
-``W_transform`` as written by bilm-tf); only permutations and transposes, no arithmetic,
-so import followed by export reproduces the arrays bit for bit.
+``W_transform`` as written by bilm-tf). For the language model, whose bias is kept in the TF
+convention, it is only permutations and transposes, so import followed by export reproduces the
+arrays bit for bit; a :class:`~elmo_features.bilm.BiLM` (a biLM fine-tuned with a task) stores the
+forget bias with :data:`~elmo_features.bilm.FORGET_BIAS` added, which the export subtracts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from elmo_features.atomic import write_text_atomic
+from elmo_features.bilm import FORGET_BIAS, BiLM
 from elmo_features.pretrain.lm import BidirectionalLM
 from elmo_features.weights import expected_shapes, lstm_cell_name, write_weights
 
@@ -26,9 +29,11 @@ def _gate_order(cells: int) -> np.ndarray:
     return np.concatenate([np.arange(0, cells), np.arange(2 * cells, 4 * cells), np.arange(cells, 2 * cells)])
 
 
-def to_official(model: BidirectionalLM) -> dict[str, np.ndarray]:
+def to_official(model: BidirectionalLM | BiLM) -> dict[str, np.ndarray]:
     """Every dataset of the official weight file, as float32 arrays."""
     options = model.options
+    cells = options.cell_dim
+    added = FORGET_BIAS if isinstance(model, BiLM) else 0.0  # ours (i, f, o, j): f is columns [c, 2c)
     cnn = model.char_cnn
 
     def a(t: torch.Tensor) -> np.ndarray:
@@ -45,13 +50,15 @@ def to_official(model: BidirectionalLM) -> dict[str, np.ndarray]:
         arrays[f"CNN_high_{i}/b_transform"], arrays[f"CNN_high_{i}/b_carry"] = b[:n], b[n:]
     arrays["CNN_proj/W_proj"] = a(cnn.projection.weight).T
     arrays["CNN_proj/b_proj"] = a(cnn.projection.bias)
-    inverse = np.argsort(_gate_order(options.cell_dim))
+    inverse = np.argsort(_gate_order(cells))
     for layer in range(options.n_layers):
         for direction in range(2):
             name = lstm_cell_name(direction, layer)
             w = np.concatenate([a(model.w_input[layer][direction]), a(model.w_state[layer][direction]).T], axis=0)
             arrays[f"{name}/W_0"] = w[:, inverse]
-            arrays[f"{name}/B"] = a(model.bias[layer][direction, 0])[inverse]
+            bias = a(model.bias[layer][direction, 0]).copy()
+            bias[cells : 2 * cells] -= added
+            arrays[f"{name}/B"] = bias[inverse]
             arrays[f"{name}/W_P_0"] = a(model.w_proj[layer][direction]).T
     shapes = expected_shapes(options)
     assert {k: v.shape for k, v in arrays.items()} == shapes, "export layout drifted from weights.expected_shapes"
@@ -75,7 +82,7 @@ def load_official(model: BidirectionalLM, arrays: dict[str, np.ndarray]) -> None
                 model.w_proj[layer][direction] = t(arrays[f"{name}/W_P_0"].T.copy())
 
 
-def export(model: BidirectionalLM, out_dir: str | Path) -> tuple[Path, Path]:
+def export(model: BidirectionalLM | BiLM, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``options.json`` and ``weights.hdf5`` into ``out_dir``, each atomically."""
     out_dir = Path(out_dir)
     options_file, weight_file = out_dir / OPTIONS_FILE, out_dir / WEIGHTS_FILE

@@ -133,6 +133,29 @@ def restore(model: nn.Module, state: dict[str, torch.Tensor], run_dir: str | Pat
     return model.eval()
 
 
+def export_run_bilms(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the biLM of a finished run (fine-tuned with the task when its embedder was ``trainable``) as
+    ``options.json`` + ``weights.hdf5`` in the official layout into ``out_dir`` (several biLMs: into
+    ``out_dir/bilm<i>``); the folders written."""
+    from elmo_features.atomic import check_output_folder
+    from elmo_features.bilm import BiLM
+    from elmo_features.pretrain.export import export
+    from tasks.common.config import load_config
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ElmoError(f"{run_dir} is not a run folder (no config.yaml)")
+    check_output_folder(out_dir)
+    model, _, config = get_task(load_config(str(run_dir / "config.yaml")).task.name).load_run(run_dir)
+    bilms = [m for m in model.modules() if isinstance(m, BiLM)]
+    if not bilms:
+        raise ElmoError(f"{run_dir}: its embedder ({config.embedder.type}) has no biLM to export")
+    folders = [out_dir] if len(bilms) == 1 else [out_dir / f"bilm{i}" for i in range(len(bilms))]
+    for bilm, folder in zip(bilms, folders, strict=True):
+        export(bilm, folder)
+    return folders
+
+
 # ---------------------------------------------------------------------------- the base class
 class Task:
     """One task's data, head and scores; see the module docstring for what a subclass supplies."""

@@ -106,13 +106,36 @@ def _lightning_module(model: nn.Module, task: Task, config: TrainConfig):
                 torch.set_rng_state(checkpoint["torch_rng"])
 
         def configure_optimizers(self):
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            trainer = config.trainer
-            if trainer.optimizer == "sgd":
-                return torch.optim.SGD(params, lr=trainer.lr)
-            return torch.optim.Adam(params, lr=trainer.lr)
+            groups = param_groups(self.model, config.trainer.lr)
+            return (torch.optim.SGD if config.trainer.optimizer == "sgd" else torch.optim.Adam)(groups)
 
     return TaskModule()
+
+
+def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+    """The head's trainable parameters at ``lr``, then one group per fine-tuned module (a trainable biLM) at
+    ``lr`` times its ``lr_scale``, with all its parameters, frozen ones too: the warm-up unfreezes them later."""
+    groups, tuned = [], set()
+    for part in model.embedder.fine_tuned():
+        params = list(part.module.parameters())
+        tuned.update(id(p) for p in params)
+        groups.append({"params": params, "lr": lr * part.lr_scale})
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in tuned]
+    return [{"params": head, "lr": lr}, *groups]
+
+
+def _frozen_warm_up(model: nn.Module):
+    """A callback that freezes each fine-tuned module for its first ``frozen_epochs`` epochs (also on resume)."""
+    import lightning as L
+
+    parts = model.embedder.fine_tuned()
+
+    class FrozenWarmUp(L.Callback):
+        def on_train_epoch_start(self, trainer, module) -> None:
+            for part in parts:
+                part.module.requires_grad_(trainer.current_epoch >= part.frozen_epochs)
+
+    return FrozenWarmUp()
 
 
 def _check_same_run(path: Path, config: TrainConfig) -> None:
@@ -195,6 +218,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     torch.use_deterministic_algorithms(True, warn_only=True)
 
     built = task.build(config)  # reads and checks the data before anything is written
+    fine_tuned = built.model.embedder.fine_tuned()
+    if config.trainer.devices > 1 and any(part.frozen_epochs for part in fine_tuned):
+        raise ElmoError("embedder.frozen_epochs needs trainer.devices: 1 (DDP fixes the trained parameters at start)")
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(config))
@@ -203,6 +229,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         if not quiet:
             for coverage in vector_coverage(built.model):
                 print(coverage_line(coverage), file=sys.stderr)
+            for part in fine_tuned:
+                print(part.note, file=sys.stderr)
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
@@ -213,6 +241,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         checkpoint = ModelCheckpoint(filename="best", monitor=monitor, mode="max", save_top_k=1, **folder)
         callbacks += [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)]
     callbacks += [ProgressLines()] + ([StderrBar()] if show_bar(quiet) else [])
+    if fine_tuned:
+        callbacks.append(_frozen_warm_up(built.model))
     if quiet:
         import logging
 
