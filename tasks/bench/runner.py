@@ -160,6 +160,6 @@ def run_suite(
     todo = [job for job in jobs(suite, only, runs) if not is_done(job, out)]
     for k, job in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
-        if not dry_run:
+        while not dry_run and not is_done(job, out):  # again, with more epochs, while it is still improving
             run_job(job, out, suite.variables)
     return todo
