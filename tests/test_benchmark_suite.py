@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -30,7 +31,7 @@ WORDS = ["awful", "bad", "good", "great"]
 
 def _ner_suite(epochs: int = 1, **task) -> Path:
     """A suite in the current folder, its data under DATA_DIR and its config named relative to the cwd."""
-    data = Path(__import__("os").environ["DATA_DIR"]) / "ner.txt"
+    data = Path(os.environ["DATA_DIR"]) / "ner.txt"
     data.write_text("\n\n".join(SENTENCES * 3) + "\n", encoding="utf-8")
     config = {
         "name": "tiny",
@@ -46,6 +47,11 @@ def _ner_suite(epochs: int = 1, **task) -> Path:
     return Path("suite.yaml")
 
 
+def _csv(path: str) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def _absolute_paths(text: str) -> list[str]:
     return re.findall(r"(?<![\w.$}])/(?:[\w.@-]+/)+[\w.@-]*", text)
 
@@ -58,7 +64,7 @@ def test_a_run_whose_best_epoch_is_its_last_is_extended_then_flagged(capsys):
     metrics = json.loads((folder / "metrics.json").read_text())
     # one epoch is always best and last: resumed with twice the epochs (= max_epochs 2) in the same command
     assert metrics["epochs"] == 2 and info["overrides"][-1] == "trainer.epochs=2" and info["resumed"] is True
-    rows = list(csv.DictReader(Path("out/ner.csv").open()))
+    rows = _csv("out/ner.csv")
     if info["still_improving"]:  # still best at the cap: not counted, listed
         assert rows[0]["mean"] == "" and rows[0]["still_improving"].startswith("seed0:")
     else:
@@ -108,7 +114,7 @@ def test_bench_json_re_runs_the_job_and_holds_no_absolute_path(monkeypatch):
         "data.train_fraction=0.5",
         "trainer.seed=0",
     ]
-    curve = list(csv.DictReader(Path("out/ner_curve.csv").open()))
+    curve = _csv("out/ner_curve.csv")
     assert [(r["run"], r["train_fraction"]) for r in curve] == [("b", "0.5"), ("b", "1.0")]
     assert Path("out/ner_curve.png").stat().st_size > 0
     assert "CPU time" in Path("out/README.md").read_text()
@@ -150,7 +156,7 @@ def test_tfidf_row_is_one_seed_independent_value():
     assert main(["benchmark", "suite.yaml", "-o", "out"]) == 0
     metrics = json.loads(Path("out/runs/sst2/bow/metrics.json").read_text())
     assert metrics["test"]["accuracy"] == 100.0 and metrics["C"] in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-    (row,) = csv.DictReader(Path("out/sst2.csv").open())
+    (row,) = _csv("out/sst2.csv")
     assert row["seeds"] == "seed-independent" and row["mean"] == "100.0" and row["sd"] == ""
     assert item_counts(Path("out/runs/sst2/bow/predictions_test.tsv")).sum(0).tolist() == [12.0, 12.0]
 
