@@ -32,7 +32,7 @@ def _suite(tmp_path: Path, **task) -> Path:
         "data": {"train": str(data), "validation": str(data), "test": str(data)},
         "embedder": {"type": "random", "dim": 4},
         "model": {"hidden": 4, "layers": 1, "char_cnn": False},
-        "trainer": {"epochs": 2, "batch_size": 2, "lr": 0.05},
+        "trainer": {"epochs": 30, "batch_size": 2, "lr": 0.1, "patience": 1},  # stops early: every run is done
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     spec = {

@@ -22,7 +22,7 @@ from tasks.common.config import (
 )
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-NER_FILES = sorted((REPO_CONFIGS / "ner").glob("*.yaml"))
+NER_FILES = sorted(p for p in (REPO_CONFIGS / "ner").glob("*.yaml") if "_cpu_" not in p.name)  # the paper recipes
 
 MINIMAL = {
     "name": "tiny",
@@ -63,6 +63,8 @@ def test_the_ner_configs_exist():
         "conll2003_glove",
         "conll2003_word2vec",
     ]
+    cpu = sorted(p.stem for p in (REPO_CONFIGS / "ner").glob("*_cpu_*.yaml"))  # the benchmark suite's CPU sizes
+    assert cpu == ["conll2003_cpu_elmo", "conll2003_cpu_glove6b"]
 
 
 @pytest.mark.parametrize("path", NER_FILES, ids=lambda p: p.stem)

@@ -217,8 +217,13 @@ def test_check_split_and_score() -> None:
 
 
 def test_builtin_configs_load() -> None:
-    names = [n for n in builtin_configs() if n.startswith("sentiment/")]
+    names = [n for n in builtin_configs() if n.startswith("sentiment/") and "_cpu_" not in n]  # the paper recipes
     assert sorted(names) == [f"sentiment/{s}_{e}" for s in ("sst2", "sst5") for e in ("elmo", "glove", "word2vec")]
+    cpu = [n for n in builtin_configs() if n.startswith("sentiment/") and "_cpu_" in n]  # the benchmark's CPU sizes
+    assert sorted(cpu) == [f"sentiment/{s}_cpu_{e}" for s in ("sst2", "sst5") for e in ("elmo", "glove6b")]
+    for name in cpu:
+        config = load_config(name)
+        assert not config.data.phrases and config.model.head == "bilstm_attention" and config.trainer.patience >= 3
     for name in names:
         config = load_config(name)
         assert config.task.name == "sentiment" and config.data.phrases and config.model.head == "bcn"

@@ -11,28 +11,37 @@ from typing import Any
 import torch
 
 from elmo_features.atomic import write_csv_atomic
-from tasks.bench.runner import RUN_INFO
+from tasks.bench.runner import RUN_INFO, read_metrics, still_improving
+from tasks.bench.stats import compare, predictions_file
 from tasks.bench.suite import Suite, TaskSpec, jobs
 
 
 @dataclass
 class RunScores:
-    """Scores of one run label over its finished seeds."""
+    """Scores of one run label (at one training fraction) over its finished seeds."""
 
     run: str
     split: str  # "test", or "dev" where the task has no test split
-    scores: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # of the seeds that are done
     seeds: list[int] = field(default_factory=list)
     wall_s: list[float] = field(default_factory=list)
+    epoch_s: list[float] = field(default_factory=list)
     mix_weights: list[list[list[float]]] = field(default_factory=list)  # seed -> mix -> layer weights
+    improving: dict[int, float] = field(default_factory=dict)  # seed -> score of runs still improving (not done)
+    predictions: dict[int, Path | None] = field(default_factory=dict)  # seed -> test predictions file
+    seedless: bool = False  # one seed-independent value (the tfidf baseline)
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.scores)
+        return statistics.fmean(self.scores) if self.scores else float("nan")
 
     @property
     def sd(self) -> float:
         return statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0
+
+    @property
+    def by_seed(self) -> dict[int, float]:
+        return dict(zip(self.seeds, self.scores, strict=True))
 
 
 def mix_weights(model_file: Path) -> list[list[float]]:
@@ -44,21 +53,33 @@ def mix_weights(model_file: Path) -> list[list[float]]:
     return [torch.softmax(state[k].float(), dim=0).tolist() for k in keys]
 
 
-def collect(suite: Suite, out: Path, task: TaskSpec) -> list[RunScores]:
-    """The finished runs of ``task`` (runs without any finished seed are left out)."""
+def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, fraction: float = 1.0):
+    """The finished runs of ``task`` at ``fraction`` (runs without any finished seed are left out), scored by
+    ``metric`` (default: the task's). A run whose best dev epoch is its last is kept apart as still improving."""
+    metric = metric or task.metric
     found: dict[str, RunScores] = {}
     for job in jobs(suite, task.name):
         folder = job.folder(out)
-        if not (folder / "metrics.json").is_file():
+        if job.fraction != fraction or (metrics := read_metrics(folder)) is None:
             continue
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         split = "test" if isinstance(metrics.get("test"), dict) else "dev"
-        entry = found.setdefault(job.run, RunScores(job.run, split))
+        entry = found.setdefault(job.run, RunScores(job.run, split, seedless=job.seed is None))
+        if metric not in metrics[split]:
+            continue
         percent = metrics.get("scale") == "percent"  # run folders from before every task scored in percent: x100
-        entry.scores.append(float(metrics[split][task.metric]) * (1.0 if percent else 100.0))
-        entry.seeds.append(job.seed)
+        value = float(metrics[split][metric]) * (1.0 if percent else 100.0)
+        seed = job.seed if job.seed is not None else 0
+        if still_improving(metrics):
+            entry.improving[seed] = value
+            continue
+        entry.scores.append(value)
+        entry.seeds.append(seed)
+        entry.predictions[seed] = predictions_file(folder)
         if (folder / RUN_INFO).is_file():
-            entry.wall_s.append(json.loads((folder / RUN_INFO).read_text(encoding="utf-8"))["wall_s"])
+            info = json.loads((folder / RUN_INFO).read_text(encoding="utf-8"))
+            entry.wall_s.append(info["wall_s"])
+            if info.get("epochs") and not info.get("resumed"):
+                entry.epoch_s.append(info["wall_s"] / info["epochs"])
         if weights := mix_weights(folder / "model.pt"):
             entry.mix_weights.append(weights)
     return [found[r] for r in task.runs if r in found]
@@ -70,23 +91,27 @@ def reduction(baseline: float, score: float) -> float:
     return 100.0 * (baseline - score) / -error if error else float("nan")
 
 
-def rows(task: TaskSpec, runs: list[RunScores]) -> list[dict[str, Any]]:
-    base = next((r for r in runs if r.run == task.baseline), None)
+def rows(task: TaskSpec, runs: list[RunScores], metric: str | None = None) -> list[dict[str, Any]]:
+    base = next((r for r in runs if r.run == task.baseline and r.scores), None)
     table = []
     for r in runs:
+        improving = " ".join(f"seed{s}: {v:.2f}" for s, v in sorted(r.improving.items()))
         row: dict[str, Any] = {
             "run": r.run,
             "split": r.split,
-            "seeds": len(r.scores),
-            "mean": round(r.mean, 2),
-            "sd": round(r.sd, 2),
+            "seeds": "seed-independent" if r.seedless else len(r.scores),
+            "mean": round(r.mean, 2) if r.scores else "",
+            "sd": "" if r.seedless or not r.scores else round(r.sd, 2),
             "per_seed": " ".join(f"{s:.2f}" for s in r.scores),
             "increase": "",
             "error_reduction_pct": "",
             "paper": task.paper.get(r.run, ""),
             "wall_min_per_run": round(statistics.fmean(r.wall_s) / 60, 1) if r.wall_s else "",
+            "metric": metric or task.metric,
+            "epoch_s": round(statistics.fmean(r.epoch_s), 1) if r.epoch_s else "",
+            "still_improving": improving,  # best dev epoch = last epoch at max_epochs: not counted above
         }
-        if base is not None and r is not base:
+        if base is not None and r is not base and r.scores:
             row["increase"] = round(r.mean - base.mean, 2)
             row["error_reduction_pct"] = round(reduction(base.mean, r.mean), 1)
         table.append(row)
@@ -95,19 +120,75 @@ def rows(task: TaskSpec, runs: list[RunScores]) -> list[dict[str, Any]]:
 
 def markdown(table: list[dict[str, Any]], task: TaskSpec) -> str:
     lines = [
-        f"| run | {table[0]['split'] if table else 'test'} {task.metric} (mean ± sd) | seeds | per seed | "
-        f"increase vs {task.baseline or '-'} | relative error reduction | paper | wall min / run |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| run | {table[0]['split'] if table else 'test'} {table[0]['metric'] if table else task.metric} "
+        f"(mean ± sd) | seeds | per seed | increase vs {task.baseline or '-'} | relative error reduction | paper | "
+        "wall min / run | s / epoch | still improving (not counted) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in table:
         red = f"{r['error_reduction_pct']}%" if r["error_reduction_pct"] != "" else ""
         inc = f"{r['increase']:+.2f}" if r["increase"] != "" else ""
-        spread = f"{r['mean']:.2f} ± {r['sd']:.2f}" if r["seeds"] > 1 else f"{r['mean']:.2f} (one seed: no sd)"
+        if r["mean"] == "":
+            spread = "not done"
+        elif r["seeds"] == "seed-independent":
+            spread = f"{r['mean']:.2f} (seed-independent)"
+        else:
+            spread = f"{r['mean']:.2f} ± {r['sd']:.2f}" if r["seeds"] > 1 else f"{r['mean']:.2f} (one seed: no sd)"
         lines.append(
             f"| {r['run']} | {spread} | {r['seeds']} | {r['per_seed']} | {inc} | {red} | "
-            f"{r['paper']} | {r['wall_min_per_run']} |"
+            f"{r['paper']} | {r['wall_min_per_run']} | {r['epoch_s']} | {r['still_improving']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def differences(task: TaskSpec, runs: list[RunScores]) -> list[dict[str, Any]]:
+    """Each ``compare`` pair of the task with both runs done: B - A with its test (:mod:`tasks.bench.stats`)."""
+    by_name = {r.run: r for r in runs if r.scores}
+    out = []
+    for a, b in task.compare:
+        if a in by_name and b in by_name:
+            ra, rb = by_name[a], by_name[b]
+            d = compare(ra.predictions, rb.predictions, ra.by_seed, rb.by_seed)
+            out.append({"compare": f"{b} - {a}", "diff": round(d.diff, 2), "ci_low": "" if d.low is None else
+                        round(d.low, 2), "ci_high": "" if d.high is None else round(d.high, 2),
+                        "p": "" if d.p is None else round(d.p, 4), "test": d.test, "text": d.text()})  # fmt: skip
+    return out
+
+
+def curve_rows(suite: Suite, out: Path, task: TaskSpec) -> list[dict[str, Any]]:
+    """Mean ± sd per (run, fraction) of the task's learning curve; 1.0 is the task's own runs."""
+    table = []
+    for fraction in sorted({*task.learning_curve.fractions, 1.0}):
+        for r in collect(suite, out, task, fraction=fraction):
+            if r.run in task.learning_curve.runs:
+                table.append({"run": r.run, "train_fraction": fraction, "seeds": len(r.scores),
+                              "mean": round(r.mean, 2) if r.scores else "", "sd": round(r.sd, 2) if r.scores else "",
+                              "per_seed": " ".join(f"{s:.2f}" for s in r.scores),
+                              "still_improving": " ".join(f"seed{s}" for s in sorted(r.improving))})  # fmt: skip
+    return table
+
+
+def plot_curve(path: Path, task: TaskSpec, table: list[dict[str, Any]]) -> None:
+    """Score against the share of training data (log x), one line per run, error bars = sd over seeds."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.0, 3.4))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    for run in task.learning_curve.runs:
+        points = [r for r in table if r["run"] == run and r["mean"] != ""]
+        if points:
+            xs = [100 * r["train_fraction"] for r in points]
+            axes.errorbar(xs, [r["mean"] for r in points], yerr=[r["sd"] for r in points], capsize=3, marker="o",
+                          label=run)  # fmt: skip
+    axes.set_xscale("log")
+    axes.set_xlabel("% of the training sentences")
+    axes.set_ylabel(f"test {task.metric}")
+    axes.set_title(f"{task.name}: learning curve (mean ± sd over seeds)")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 def plot_bars(path: Path, task: TaskSpec, runs: list[RunScores]) -> None:
@@ -149,27 +230,87 @@ def plot_mix_weights(path: Path, weights: dict[str, list[float]]) -> None:
     plt.close(fig)
 
 
+def _total_time(suite: Suite, out: Path) -> tuple[float, float, int]:
+    """Summed CPU and wall seconds of every finished run's ``bench.json`` (all attempts of a run), and runs."""
+    cpu = wall = 0.0
+    count = 0
+    for job in jobs(suite):
+        path = job.folder(out) / RUN_INFO
+        if path.is_file():
+            info = json.loads(path.read_text(encoding="utf-8"))
+            cpu, wall, count = cpu + info.get("cpu_s", 0.0), wall + info.get("wall_s", 0.0), count + 1
+    return cpu, wall, count
+
+
+def task_report(suite: Suite, out: Path, task: TaskSpec) -> list[str]:
+    """Write the task's tables and plots into ``out``; its section of the README."""
+    table, text, runs_main = [], [], []
+    diffs: list[dict[str, Any]] = []
+    for metric in task.metrics:
+        runs = collect(suite, out, task, metric)
+        if metric != task.metric:  # the kept predictions score the main metric only: a paired t-test here
+            for r in runs:
+                r.predictions = {}
+        else:
+            runs_main = runs
+        part = rows(task, runs, metric)
+        table += part
+        text.append(markdown(part, task) if part else "")
+        diffs += [{"metric": metric, **d} for d in differences(task, runs)]
+    if not table:
+        return [f"## {task.name}", "", "No finished runs yet.", ""]
+    body = "\n".join(text)
+    if diffs:
+        body += "\nSignificance:\n\n" + "".join(f"- {d['metric']}: {d['compare']} = {d['text']}\n" for d in diffs)
+        write_csv_atomic(out / f"{task.name}_compare.csv", [{k: v for k, v in d.items() if k != "text"} for d in diffs],
+                         ["metric", "compare", "diff", "ci_low", "ci_high", "p", "test"])  # fmt: skip
+    (out / f"{task.name}.md").write_text(f"# {task.name}\n\n{body}", encoding="utf-8")
+    write_csv_atomic(out / f"{task.name}.csv", table, list(table[0]))
+    section = [f"## {task.name}", "", body]
+    done = [r for r in runs_main if r.scores]
+    if done:
+        plot_bars(out / f"{task.name}_bars.png", task, done)
+        section += [f"![{task.name}]({task.name}_bars.png)", ""]
+    if task.learning_curve:
+        curve = curve_rows(suite, out, task)
+        if curve:
+            write_csv_atomic(out / f"{task.name}_curve.csv", curve, list(curve[0]))
+            lines = ["| run | % train | seeds | mean ± sd | per seed | still improving |", "| --- " * 6 + "|"]
+            for r in curve:
+                lines.append(f"| {r['run']} | {100 * r['train_fraction']:g} | {r['seeds']} | {r['mean']} ± {r['sd']} | "
+                             f"{r['per_seed']} | {r['still_improving']} |")  # fmt: skip
+            curve_text = "\n".join(lines) + "\n"
+            (out / f"{task.name}_curve.md").write_text(f"# {task.name}: learning curve\n\n{curve_text}", "utf-8")
+            plot_curve(out / f"{task.name}_curve.png", task, curve)
+            section += ["### Learning curve", "", curve_text, f"![curve]({task.name}_curve.png)", ""]
+    return section
+
+
 def write_report(suite: Suite, out: Path, command: str = "") -> Path:
-    """Per task ``<task>.md``/``.csv``/``_bars.png``, ``mix_weights.png`` and ``README.md`` in ``out``."""
+    """Per task ``<task>.md``/``.csv``/``_bars.png`` (``_compare.csv``, ``_curve.*``), ``mix_weights.png`` and
+    ``README.md`` in ``out``."""
     from tasks.bench.runner import git_revision, machine
 
     summary = [f"# Benchmark `{suite.name}`", ""]
     if command:
         summary += ["Command:", "", f"    {command}", ""]
-    summary += [f"Git revision of this report: `{git_revision()}`. Machine: `{json.dumps(machine())}`.", ""]
+    cpu, wall, count = _total_time(suite, out)
+    summary += [
+        f"Git revision of this report: `{git_revision()}`. Machine: `{json.dumps(machine())}`.",
+        "",
+        f"Total over {count} finished runs: CPU time {cpu / 3600:.2f} h, wall time {wall / 3600:.2f} h "
+        "(each run's own `bench.json` holds its git revision, machine, command overrides and times).",
+        "",
+        "A run whose best dev epoch is its last is resumed with more epochs up to the task's `max_epochs`; past that "
+        "it is listed under 'still improving' and left out of the mean. Differences between runs: paired bootstrap "
+        "over test items where the runs keep test predictions with gold labels, else a paired t-test over seeds; "
+        "each line says which.",
+        "",
+    ]
     weights: dict[str, list[float]] = {}
     for task in suite.tasks:
-        runs = collect(suite, out, task)
-        if not runs:
-            summary += [f"## {task.name}", "", "No finished runs yet.", ""]
-            continue
-        table = rows(task, runs)
-        text = markdown(table, task)
-        (out / f"{task.name}.md").write_text(f"# {task.name}\n\n{text}", encoding="utf-8")
-        write_csv_atomic(out / f"{task.name}.csv", table, list(table[0]) if table else [])
-        plot_bars(out / f"{task.name}_bars.png", task, runs)
-        summary += [f"## {task.name}", "", text, f"![{task.name}]({task.name}_bars.png)", ""]
-        for r in runs:
+        summary += task_report(suite, out, task)
+        for r in collect(suite, out, task):
             if r.mix_weights:
                 first_mix = [seed[0] for seed in r.mix_weights]
                 weights[f"{task.name}/{r.run}"] = [statistics.fmean(col) for col in zip(*first_mix, strict=True)]

@@ -1,8 +1,17 @@
-"""Run what a suite is missing: finished runs are reused, killed ones resumed from their checkpoint."""
+"""Run what a suite is missing: finished runs are reused, killed ones resumed from their checkpoint, and a run
+whose best dev epoch is its last is resumed with more epochs (up to the task's ``max_epochs``).
+
+Every run folder gets ``bench.json`` (the config name and overrides that re-run it, wall and CPU time, git
+revision, machine) and ``epochs.csv`` (the per-epoch log). The files meant to be committed (``bench.json``,
+``config.yaml``, ``metrics.json``, ``epochs.csv``) hold no absolute path of the machine: the values of
+``DATA_DIR`` and of the suite's ``variables`` are written back as ``${NAME}``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -17,6 +26,8 @@ from elmo_features.machine import machine
 from tasks.bench.suite import Job, Suite, jobs
 
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
+EPOCHS = "epochs.csv"  # per run: the per-epoch log (a copy of logs/metrics.csv)
+PORTABLE = ("config.yaml", "metrics.json", RUN_INFO, EPOCHS)  # what a results folder commits of a run
 
 
 def git_revision() -> str:
@@ -32,36 +43,113 @@ def git_revision() -> str:
     return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def read_metrics(folder: Path) -> dict[str, Any] | None:
+    path = folder / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def still_improving(metrics: dict[str, Any]) -> bool:
+    """The run's best dev epoch is its last: it stopped at its epoch cap, not by early stopping."""
+    return "best_epoch" in metrics and "dev" in metrics and metrics["best_epoch"] >= metrics["epochs"]
+
+
+def more_epochs(job: Job, metrics: dict[str, Any] | None) -> int | None:
+    """The epoch cap a still-improving run is resumed with (twice its epochs, at most ``max_epochs``), or None."""
+    limit = job.task.max_epochs
+    if metrics is None or limit is None or not still_improving(metrics) or metrics["epochs"] >= limit:
+        return None
+    return min(2 * metrics["epochs"], limit)
+
+
 def is_done(job: Job, out: Path) -> bool:
-    return (job.folder(out) / "metrics.json").is_file()
+    metrics = read_metrics(job.folder(out))
+    return metrics is not None and more_epochs(job, metrics) is None
 
 
-def run_job(job: Job, out: Path) -> dict[str, Any]:
+def portable_values(variables: Sequence[str]) -> list[tuple[str, str]]:
+    """(value, ``${NAME}``) for DATA_DIR and ``variables`` that are set, longest value first."""
+    from tasks.common.data import data_dir
+
+    pairs = [(os.environ.get(name, ""), f"${{{name}}}") for name in variables]
+    root = data_dir()
+    pairs.append((str(root) if root is not None else "", "${DATA_DIR}"))
+    return sorted(((v.rstrip("/"), n) for v, n in pairs if v.rstrip("/")), key=lambda p: -len(p[0]))
+
+
+def make_portable(folder: Path, variables: Sequence[str]) -> None:
+    """Write the machine's values of DATA_DIR and ``variables`` in the committed files back as ``${NAME}``."""
+    values = portable_values(variables)
+    for name in PORTABLE:
+        path = folder / name
+        if path.is_file():
+            text = original = path.read_text(encoding="utf-8")
+            for value, variable in values:
+                text = text.replace(value, variable)
+            if text != original:
+                write_text_atomic(path, text)
+
+
+def config_name(config: str) -> str:
+    """A built-in config name as is; a config file relative to the current folder (never absolute)."""
+    path = Path(config)
+    if path.is_absolute():
+        try:
+            return path.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return path.as_posix()  # outside the checkout: the test of bench.json files flags it
+    return config
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any]:
     """Train one job (resuming it when a checkpoint is there); its run info."""
     from tasks.common.config import load_config
-    from tasks.common.trainer import CHECKPOINTS, train
+    from tasks.common.trainer import CHECKPOINTS, LOG, train
 
     folder = job.folder(out)
-    resume = (folder / CHECKPOINTS / "last.ckpt").is_file()
-    if folder.exists() and not resume:  # killed before its first checkpoint: nothing worth keeping
-        shutil.rmtree(folder)
-    config = load_config(job.spec.config, job.overrides)
-    started = time.perf_counter()
-    metrics = train(config, folder, resume=resume)
+    overrides = list(job.overrides)
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    resume = False
+    if job.spec.kind == "tfidf":
+        from tasks.bench.bow import train_tfidf
+
+        if folder.exists():
+            shutil.rmtree(folder)
+        metrics = train_tfidf(job.spec.config, overrides, folder)
+    else:
+        resume = (folder / CHECKPOINTS / "last.ckpt").is_file()
+        if folder.exists() and not resume:  # killed before its first checkpoint: nothing worth keeping
+            shutil.rmtree(folder)
+        before = read_metrics(folder)
+        if (epochs := more_epochs(job, before)) is not None:
+            overrides.append(f"trainer.epochs={epochs}")  # a straight run with this cap takes the same path
+        metrics = train(load_config(job.spec.config, overrides), folder, resume=resume)
+        if (folder / LOG).is_file():
+            shutil.copyfile(folder / LOG, folder / EPOCHS)
     info = {
         "task": job.task.name,
         "run": job.run,
         "seed": job.seed,
-        "config": job.spec.config,
-        "overrides": job.overrides,
+        "train_fraction": job.fraction,
+        "config": config_name(job.spec.config),
+        "overrides": overrides,
+        "kind": job.spec.kind,
         "resumed": resume,
         "wall_s": round(time.perf_counter() - started, 1),
+        "cpu_s": round(_cpu_seconds() - cpu, 1),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": git_revision(),
         "machine": machine(),
         "epochs": metrics.get("epochs"),
+        "best_epoch": metrics.get("best_epoch"),
+        "still_improving": still_improving(metrics),
     }
     write_text_atomic(folder / RUN_INFO, json.dumps(info, indent=1) + "\n")
+    make_portable(folder, variables)
     return info
 
 
@@ -72,6 +160,6 @@ def run_suite(
     todo = [job for job in jobs(suite, only, runs) if not is_done(job, out)]
     for k, job in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
-        if not dry_run:
-            run_job(job, out)
+        while not dry_run and not is_done(job, out):  # again, with more epochs, while it is still improving
+            run_job(job, out, suite.variables)
     return todo

@@ -10,12 +10,19 @@ A suite file::
         set: [trainer.epochs=10]       # overrides for every run of this task
         baseline: glove                # what error reductions are measured against
         paper: {glove: 90.15, elmo: 92.22}
+        extra_metrics: []              # more test scores to report (QA: [em])
+        max_epochs: 60                 # a run whose best dev epoch is its last is resumed with twice the epochs,
+                                       # up to this; past it the table flags it "still improving"
+        compare: [[glove, elmo]]       # elmo - glove with a significance test (tasks.bench.stats)
+        learning_curve: {fractions: [0.01, 0.1], runs: [glove, elmo]}   # data.train_fraction runs
         runs:
+          bow: {kind: tfidf, config: sentiment/sst5_cpu_glove6b}   # TF-IDF + logistic regression, one value
           glove: {config: ner/conll2003_glove}
           elmo: {config: ner/conll2003_elmo}
           elmo_ln: {config: ner/conll2003_elmo, set: [embedder.parts.1.layer_norm=true]}
 
-Run folders are ``OUT/runs/<task>/<run>/seed<k>``.
+Run folders are ``OUT/runs/<task>/<run>/seed<k>`` (a ``tfidf`` run: ``OUT/runs/<task>/<run>``, it has no seed;
+a learning-curve run: ``OUT/runs/<task>/<run>/train<fraction>/seed<k>``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,6 +44,12 @@ class _Strict(BaseModel):
 class RunSpec(_Strict):
     config: str
     set: list[str] = []
+    kind: Literal["train", "tfidf"] = "train"  # tfidf: the bag-of-words baseline over the config's data
+
+
+class CurveSpec(_Strict):
+    fractions: list[float] = Field(min_length=1)  # besides 1.0, which is the task's own runs
+    runs: list[str] = Field(min_length=1)
 
 
 class TaskSpec(_Strict):
@@ -45,17 +59,32 @@ class TaskSpec(_Strict):
     set: list[str] = []
     baseline: str | None = None
     paper: dict[str, float] = {}
+    extra_metrics: list[str] = []
+    max_epochs: int | None = Field(None, gt=0)
+    compare: list[tuple[str, str]] = []
+    learning_curve: CurveSpec | None = None
     runs: dict[str, RunSpec] = Field(min_length=1)
 
+    @property
+    def metrics(self) -> list[str]:
+        return [self.metric, *self.extra_metrics]
+
     @model_validator(mode="after")
-    def _baseline_is_a_run(self) -> TaskSpec:
-        if self.baseline is not None and self.baseline not in self.runs:
-            raise ValueError(f"baseline {self.baseline!r} is not one of the runs ({', '.join(self.runs)})")
+    def _names_are_runs(self) -> TaskSpec:
+        named = [("baseline", self.baseline)] if self.baseline is not None else []
+        named += [("compare", r) for pair in self.compare for r in pair]
+        named += [("learning_curve.runs", r) for r in (self.learning_curve.runs if self.learning_curve else [])]
+        for key, name in named:
+            if name not in self.runs:
+                raise ValueError(f"{key} {name!r} is not one of the runs ({', '.join(self.runs)})")
+        if self.learning_curve and any(not 0 < f < 1 for f in self.learning_curve.fractions):
+            raise ValueError("learning_curve.fractions must lie between 0 and 1 (1.0 is the task's own runs)")
         return self
 
 
 class Suite(_Strict):
     name: str
+    variables: list[str] = []  # environment variables the suite's runs read besides DATA_DIR (GLOVE_PATH...)
     tasks: list[TaskSpec] = Field(min_length=1)
 
 
@@ -65,7 +94,8 @@ class Job:
 
     task: TaskSpec
     run: str
-    seed: int
+    seed: int | None  # None: a seed-independent run (tfidf)
+    fraction: float = 1.0  # of the training sentences (data.train_fraction)
 
     @property
     def spec(self) -> RunSpec:
@@ -73,10 +103,16 @@ class Job:
 
     @property
     def overrides(self) -> list[str]:
-        return [*self.task.set, *self.spec.set, f"trainer.seed={self.seed}"]
+        out = [*self.task.set, *self.spec.set]
+        if self.fraction < 1.0:
+            out.append(f"data.train_fraction={self.fraction}")
+        return out + ([f"trainer.seed={self.seed}"] if self.seed is not None else [])
 
     def folder(self, out: Path) -> Path:
-        return out / "runs" / self.task.name / self.run / f"seed{self.seed}"
+        folder = out / "runs" / self.task.name / self.run
+        if self.fraction < 1.0:
+            folder = folder / f"train{self.fraction:g}"
+        return folder if self.seed is None else folder / f"seed{self.seed}"
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -100,9 +136,19 @@ def jobs(suite: Suite, only: str | None = None, runs: Sequence[str] = ()) -> Ite
     known = {r for t in suite.tasks for r in t.runs}
     if unknown := [r for r in runs if r not in known]:
         raise ElmoError(f"no run {unknown[0]!r} in suite {suite.name!r} (runs: {', '.join(sorted(known))})")
-    for task in suite.tasks:
-        if only is None or task.name == only:
-            for run in task.runs:
-                if not runs or run in runs:
-                    for seed in task.seeds:
-                        yield Job(task, run, seed)
+    chosen = [t for t in suite.tasks if only is None or t.name == only]
+    for task in chosen:
+        for run, spec in task.runs.items():
+            if not runs or run in runs:
+                yield from ([Job(task, run, None)] if spec.kind == "tfidf" else (Job(task, run, s) for s in task.seeds))
+    for task in chosen:  # learning curves last: the main tables fill first
+        yield from curve_jobs(task, runs)
+
+
+def curve_jobs(task: TaskSpec, runs: Sequence[str] = ()) -> Iterator[Job]:
+    """The learning-curve runs of ``task`` below the whole training split, smallest fraction first."""
+    curve = task.learning_curve
+    for fraction in sorted(curve.fractions) if curve else []:
+        for run in curve.runs:
+            if not runs or run in runs:
+                yield from (Job(task, run, seed, fraction) for seed in task.seeds)

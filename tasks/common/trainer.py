@@ -142,9 +142,9 @@ def _check_same_run(path: Path, config: TrainConfig) -> None:
     """On resume only the trainer section may change (more epochs, another patience...)."""
     if not path.is_file():
         return
-    from tasks.common.config import read_yaml
+    from tasks.common.config import expand_env, read_yaml
 
-    before = read_yaml(path, str(path))
+    before = expand_env(read_yaml(path, str(path)), str(path))  # a benchmark run's may hold ${DATA_DIR}
     now = config.model_dump(mode="json")
     for section in ("task", "data", "embedder", "model"):
         if isinstance(before, dict) and before.get(section) != now[section]:

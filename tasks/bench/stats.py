@@ -1,0 +1,98 @@
+"""Is run B better than run A? A paired bootstrap over test items when the runs kept their test predictions
+in a format with gold labels (NER ``.conll``, sentiment ``.tsv``), else a paired t-test over seeds (QA).
+
+Bootstrap: the test items are resampled with replacement ``resamples`` times; each resample scores every seed
+of both runs on the same items, and the statistic is mean(B over seeds) - mean(A over seeds). The p-value is
+two-sided: twice the share of resamples on the far side of 0 (at least 1/resamples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Difference:
+    diff: float  # mean(B) - mean(A), percentage points
+    low: float | None  # 95% interval (bootstrap only)
+    high: float | None
+    p: float | None
+    test: str  # what was done, for the table
+
+    def text(self) -> str:
+        interval = f", 95% CI [{self.low:+.2f}, {self.high:+.2f}]" if self.low is not None else ""
+        p = f", p = {self.p:.3g}" if self.p is not None else ""
+        return f"{self.diff:+.2f}{interval}{p} ({self.test})"
+
+
+def item_counts(path: Path) -> np.ndarray | None:
+    """Per test item, the counts its score sums: NER ``(true positive spans, predicted, gold)`` per sentence,
+    sentiment ``(correct, 1)`` per sentence; None for a format without gold labels."""
+    if path.suffix == ".tsv":
+        rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
+        return np.array([[float(r[0] == r[1]), 1.0] for r in rows])
+    if path.suffix == ".conll":
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        counts = []
+        for block in path.read_text(encoding="utf-8").split("\n\n"):
+            rows = [line.split(" ") for line in block.splitlines() if line]
+            if not rows:
+                continue
+            gold, predicted = set(get_entities([r[-2] for r in rows])), set(get_entities([r[-1] for r in rows]))
+            counts.append([len(gold & predicted), len(predicted), len(gold)])
+        return np.array(counts, dtype=float)
+    return None
+
+
+def score(sums: np.ndarray) -> np.ndarray:
+    """Percent scores from summed counts (``..., k``): accuracy for k = 2, span F1 for k = 3."""
+    if sums.shape[-1] == 2:
+        return 100.0 * sums[..., 0] / np.maximum(sums[..., 1], 1)
+    return 100.0 * 2 * sums[..., 0] / np.maximum(sums[..., 1] + sums[..., 2], 1)
+
+
+def predictions_file(folder: Path) -> Path | None:
+    found = sorted(folder.glob("predictions_test.*"))
+    return found[0] if found else None
+
+
+def bootstrap(a: list[np.ndarray], b: list[np.ndarray], resamples: int = 10_000, seed: int = 0) -> Difference:
+    """Paired bootstrap of mean-over-seeds(B) - mean-over-seeds(A); every array is (items, k) in one item order."""
+    rng = np.random.default_rng(seed)
+    items = a[0].shape[0]
+    observed = float(np.mean([score(x.sum(0)) for x in b]) - np.mean([score(x.sum(0)) for x in a]))
+    diffs = []
+    for start in range(0, resamples, 500):
+        picks = rng.integers(0, items, size=(min(500, resamples - start), items))
+        means = [np.mean([score(x[picks].sum(1)) for x in run], axis=0) for run in (a, b)]
+        diffs.append(means[1] - means[0])
+    d = np.concatenate(diffs)
+    p = min(1.0, 2 * max(min(float(np.mean(d <= 0)), float(np.mean(d >= 0))), 1 / resamples))
+    low, high = np.percentile(d, [2.5, 97.5])
+    test = f"paired bootstrap over {items} test items, {resamples} resamples, {len(a)}+{len(b)} seeds averaged"
+    return Difference(observed, float(low), float(high), p, test)
+
+
+def paired_t(a: dict[int, float], b: dict[int, float]) -> Difference:
+    """Paired t-test over the seeds both runs finished (scipy)."""
+    seeds = sorted(set(a) & set(b))
+    diff = float(np.mean([b[s] - a[s] for s in seeds])) if seeds else float("nan")
+    if len(seeds) < 2:
+        return Difference(diff, None, None, None, f"{len(seeds)} paired seed(s): no test")
+    from scipy.stats import ttest_rel
+
+    p = float(ttest_rel([b[s] for s in seeds], [a[s] for s in seeds]).pvalue)
+    return Difference(diff, None, None, None if np.isnan(p) else p, f"paired t-test over {len(seeds)} seeds")
+
+
+def compare(a: dict[int, Path], b: dict[int, Path], a_scores: dict[int, float], b_scores: dict[int, float]):
+    """B - A: bootstrap over test items when every seed's test predictions carry gold labels, else paired t."""
+    loaded = [[item_counts(p) for p in run.values() if p is not None] for run in (a, b)]
+    usable = all(loaded) and all(c is not None for run in loaded for c in run)
+    if usable and len({c.shape for run in loaded for c in run}) == 1 and len(loaded[0]) == len(a):
+        return bootstrap(*loaded)
+    return paired_t(a_scores, b_scores)

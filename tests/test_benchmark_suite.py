@@ -1,0 +1,200 @@
+"""The comparison harness on tiny data: the tfidf floor, still-improving runs, significance, learning curves,
+bench.json files without absolute paths; and the CPU suite file with its configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tasks.bench.stats import bootstrap, item_counts, paired_t
+from tasks.bench.suite import jobs, load_suite
+from tasks.cli import main
+from tasks.common.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SENTENCES = [
+    "John B-PER\nlives O\nin O\nParis B-LOC",
+    "Mary B-PER\nworks O\nat O\nAcme B-ORG",
+    "Acme B-ORG\nhired O\nBob B-PER",
+    "Anna B-PER\nflew O\nto O\nBerlin B-LOC",
+]
+WORDS = ["awful", "bad", "good", "great"]
+
+
+def _ner_suite(epochs: int = 1, **task) -> Path:
+    """A suite in the current folder, its data under DATA_DIR and its config named relative to the cwd."""
+    data = Path(os.environ["DATA_DIR"]) / "ner.txt"
+    data.write_text("\n\n".join(SENTENCES * 3) + "\n", encoding="utf-8")
+    config = {
+        "name": "tiny",
+        "task": {"name": "ner"},
+        "data": {"train": "${DATA_DIR}/ner.txt", "validation": "${DATA_DIR}/ner.txt", "test": "${DATA_DIR}/ner.txt"},
+        "embedder": {"type": "random", "dim": 4},
+        "model": {"hidden": 4, "layers": 1, "char_cnn": False},
+        "trainer": {"epochs": epochs, "batch_size": 2, "lr": 0.05, "patience": 100},
+    }
+    Path("tiny.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    spec = {"name": "ner", "seeds": [0, 1], "runs": {"a": {"config": "tiny.yaml"}, "b": {"config": "tiny.yaml"}}}
+    Path("suite.yaml").write_text(yaml.safe_dump({"name": "unit", "tasks": [{**spec, **task}]}), encoding="utf-8")
+    return Path("suite.yaml")
+
+
+def _csv(path: str) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _absolute_paths(text: str) -> list[str]:
+    return re.findall(r"(?<![\w.$}])/(?:[\w.@-]+/)+[\w.@-]*", text)
+
+
+def test_a_run_whose_best_epoch_is_its_last_is_extended_then_flagged(capsys):
+    suite = _ner_suite(epochs=1, max_epochs=2, seeds=[0], runs={"a": {"config": "tiny.yaml"}})
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    folder = Path("out/runs/ner/a/seed0")
+    info = json.loads((folder / "bench.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    # one epoch is always best and last: resumed with twice the epochs (= max_epochs 2) in the same command
+    assert metrics["epochs"] == 2 and info["overrides"][-1] == "trainer.epochs=2" and info["resumed"] is True
+    rows = _csv("out/ner.csv")
+    if info["still_improving"]:  # still best at the cap: not counted, listed
+        assert rows[0]["mean"] == "" and rows[0]["still_improving"].startswith("seed0:")
+    else:
+        assert rows[0]["seeds"] == "1" and rows[0]["still_improving"] == ""
+    capsys.readouterr()
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 0  # at max_epochs: done, flagged or not
+    assert "0 runs missing" in capsys.readouterr().err
+
+
+def test_still_improving_runs_are_not_counted(tmp_path):
+    from tasks.bench.report import collect
+
+    suite = load_suite(_ner_suite())
+    for seed, best in ((0, 3), (1, 5)):
+        folder = Path(f"out/runs/ner/a/seed{seed}")
+        folder.mkdir(parents=True)
+        metrics = {
+            "dev": {"f1": 50.0},
+            "test": {"f1": 60.0 + seed},
+            "scale": "percent",
+            "epochs": 5,
+            "best_epoch": best,
+        }
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    (a,) = collect(suite, Path("out"), suite.tasks[0])
+    assert a.scores == [60.0] and a.improving == {1: 61.0}
+
+
+def test_bench_json_re_runs_the_job_and_holds_no_absolute_path(monkeypatch):
+    monkeypatch.setenv("MY_VECTORS", str(Path.cwd() / "vectors"))
+    suite = _ner_suite(epochs=2, learning_curve={"fractions": [0.5], "runs": ["b"]}, seeds=[0])
+    raw = yaml.safe_load(suite.read_text())
+    raw["variables"] = ["MY_VECTORS"]
+    suite.write_text(yaml.safe_dump(raw))
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    folders = [Path("out/runs/ner/a/seed0"), Path("out/runs/ner/b/seed0"), Path("out/runs/ner/b/train0.5/seed0")]
+    for folder in folders:
+        for name in ("bench.json", "config.yaml", "metrics.json", "epochs.csv"):
+            text = (folder / name).read_text()
+            assert _absolute_paths(text) == [], (folder / name, _absolute_paths(text))
+        info = json.loads((folder / "bench.json").read_text())
+        assert info["config"] == "tiny.yaml" and info["cpu_s"] >= 0
+        assert "${DATA_DIR}/ner.txt" in (folder / "config.yaml").read_text()
+        config = load_config(info["config"], info["overrides"])  # what re-runs it
+        assert config.model_dump() == load_config(str(folder / "config.yaml")).model_dump()
+    assert json.loads((folders[2] / "bench.json").read_text())["overrides"] == [
+        "data.train_fraction=0.5",
+        "trainer.seed=0",
+    ]
+    curve = _csv("out/ner_curve.csv")
+    assert [(r["run"], r["train_fraction"]) for r in curve] == [("b", "0.5"), ("b", "1.0")]
+    assert Path("out/ner_curve.png").stat().st_size > 0
+    assert "CPU time" in Path("out/README.md").read_text()
+    # a finished run with portable files still resumes (its config.yaml is compared after expansion)
+    assert main(["train", "tiny.yaml", "-o", str(folders[0]), "--resume", "--set", "trainer.epochs=3"]) == 0
+
+
+def _write_trees(path: Path, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    lines = []
+    for k in range(count):
+        label = k % 4
+        root = label if label < 2 else label + 1  # SST labels 0 1 3 4
+        lines.append(f"({root} (2 {rng.choice(['the', 'a', 'film'])}) ({root} {WORDS[label]}))")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_tfidf_row_is_one_seed_independent_value():
+    sst = Path("data/sst")
+    sst.mkdir(parents=True)
+    for name, count, seed in (("train", 40, 1), ("dev", 12, 2), ("test", 12, 3)):
+        _write_trees(sst / f"{name}.txt", count, seed)
+    config = {
+        "name": "tiny_sst",
+        "task": {"name": "sentiment"},
+        "data": {"train": "${DATA_DIR}/sst/train.txt", "validation": "${DATA_DIR}/sst/dev.txt",
+                 "test": "${DATA_DIR}/sst/test.txt", "classes": 2},
+        "embedder": {"type": "random", "dim": 4},
+    }  # fmt: skip
+    Path("sst.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    spec = {
+        "name": "sst2",
+        "metric": "accuracy",
+        "seeds": [0, 1, 2],
+        "runs": {"bow": {"kind": "tfidf", "config": "sst.yaml"}},
+    }
+    Path("suite.yaml").write_text(yaml.safe_dump({"name": "unit", "tasks": [spec]}), encoding="utf-8")
+    assert len(list(jobs(load_suite("suite.yaml")))) == 1
+    assert main(["benchmark", "suite.yaml", "-o", "out"]) == 0
+    metrics = json.loads(Path("out/runs/sst2/bow/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == 100.0 and metrics["C"] in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    (row,) = _csv("out/sst2.csv")
+    assert row["seeds"] == "seed-independent" and row["mean"] == "100.0" and row["sd"] == ""
+    assert item_counts(Path("out/runs/sst2/bow/predictions_test.tsv")).sum(0).tolist() == [12.0, 12.0]
+
+
+def test_item_counts_rebuild_span_f1_and_the_bootstrap_sees_a_real_gap(tmp_path):
+    conll = tmp_path / "p.conll"
+    conll.write_text("John B-PER B-PER\nin O O\nParis B-LOC O\n\nBob B-PER B-ORG\n", encoding="utf-8")
+    counts = item_counts(conll)
+    assert counts.tolist() == [[1, 1, 2], [0, 1, 1]]  # per sentence: true positives, predicted, gold
+    rng = np.random.default_rng(0)
+    worse = [np.stack([rng.random(400) < 0.6, np.ones(400)], 1).astype(float) for _ in range(3)]
+    better = [np.stack([rng.random(400) < 0.8, np.ones(400)], 1).astype(float) for _ in range(3)]
+    gap = bootstrap(worse, better, resamples=2000)
+    assert 15 < gap.diff < 25 and gap.p < 0.01 and gap.low < gap.diff < gap.high and "bootstrap" in gap.test
+    same = bootstrap(worse, worse, resamples=2000)
+    assert same.diff == 0 and same.p == 1.0
+
+
+def test_paired_t_over_seeds():
+    result = paired_t({0: 80.0, 1: 81.0, 2: 79.5}, {0: 82.0, 1: 83.5, 2: 81.0})
+    assert result.diff == pytest.approx(2.0) and 0 < result.p < 0.05 and "t-test over 3 seeds" in result.test
+    assert paired_t({0: 1.0}, {0: 2.0}).p is None
+
+
+def test_cpu_suite_names_and_configs(monkeypatch):
+    for name in ("GLOVE_PATH", "WORD2VEC_PATH"):
+        monkeypatch.setenv(name, f"/vectors/{name}.txt")
+    suite = load_suite(REPO / "benchmarks" / "suites" / "cpu.yaml")
+    assert [t.name for t in suite.tasks] == ["conll2003_ner", "sst5", "sst2", "squad_articles"]
+    rows = ["random", "glove6b", "glove", "word2vec", "elmo", "elmo_only"]
+    for task in suite.tasks:
+        expected = (["bow"] if task.name.startswith("sst") else []) + rows
+        assert list(task.runs) == expected and task.seeds == [0, 1, 2]
+        assert ("glove6b", "elmo") in task.compare
+        for job in jobs(suite, task.name):
+            config = load_config(job.spec.config, job.overrides)  # validates, opens no file
+            if job.spec.kind == "train":
+                assert config.trainer.patience >= 3 and config.trainer.epochs >= 2 * config.trainer.patience
+    assert suite.tasks[3].metrics == ["f1", "em"]
+    assert {t.name for t in suite.tasks if t.learning_curve} == {"conll2003_ner", "sst2"}
+    assert set(suite.variables) == {"GLOVE_PATH", "WORD2VEC_PATH"}
