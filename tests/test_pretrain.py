@@ -305,3 +305,24 @@ def test_bf16_on_raw_text(tmp_path: Path) -> None:
     rows = json.loads((out / "metrics.json").read_text())
     assert math.isfinite(rows[-1]["train_ppl"])
     BiLM.from_files(out / "options.json", out / "weights.hdf5")
+
+
+def test_init_from_a_run_folder_continues_its_softmax_and_perplexity(corpus, tmp_path: Path, capsys) -> None:
+    """Domain adaptation from a pretraining run: the new run's step-0 held-out perplexity is the old run's final
+    one, because the softmax (which the official files lack) and the vocabulary come along."""
+    train, heldout = corpus
+    first = tmp_path / "first"
+    assert main(["pretrain", str(train), "-o", str(first), *FAST, "--max-steps", "30", "--heldout", str(heldout)]) == 0
+    before = json.loads((first / "metrics.json").read_text())[-1]["heldout_ppl"]
+    adapted = tmp_path / "adapted"
+    fast = [a for a in FAST if a not in ("--size", "tiny")]
+    argv = ["pretrain", str(heldout), "-o", str(adapted), *fast, "--max-steps", "5", "--heldout", str(heldout)]
+    assert main([*argv, "--init-from", str(first)]) == 0
+    assert (adapted / "vocab.txt").read_text() == (first / "vocab.txt").read_text()
+    rows = json.loads((adapted / "metrics.json").read_text())
+    assert rows[0]["step"] == 0 and rows[0]["heldout_ppl"] == pytest.approx(before, rel=1e-5)
+    (tmp_path / "other.txt").write_text("a\nb\nc\n", encoding="utf-8")
+    capsys.readouterr()
+    again = ["pretrain", str(heldout), "-o", str(tmp_path / "x"), *fast, "--init-from", str(first)]
+    assert main([*again, "--vocab", str(tmp_path / "other.txt")]) == 2
+    assert "its softmax has" in capsys.readouterr().err

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from elmo_features.options import BiLMOptions
+from elmo_features.pretrain.corpus import IGNORE
 from elmo_features.pretrain.lm import BidirectionalLM
 from elmo_features.pretrain.train import CHECKPOINT, PretrainConfig, evaluate
-from elmo_features.pretrain.corpus import IGNORE
 from elmo_features.pretrain.vocab import Vocabulary
 
 

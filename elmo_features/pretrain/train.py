@@ -175,6 +175,19 @@ def evaluate(model: BidirectionalLM, cfg: PretrainConfig, vocab: Vocabulary) -> 
     return {"heldout_ppl_fwd": fwd, "heldout_ppl_bwd": bwd, "heldout_ppl": math.sqrt(fwd * bwd)}
 
 
+def _load_softmax(model: BidirectionalLM, checkpoint: Path) -> None:
+    """The softmax of a pretraining run's checkpoint (the official files do not hold one)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    softmax = {k.removeprefix("softmax."): v for k, v in state.items() if k.startswith("softmax.")}
+    rows = softmax["weight"].shape[0]
+    if rows != model.softmax.vocab_size:
+        raise ElmoError(
+            f"--init-from {checkpoint.parent.parent}: its softmax has {rows:,} words, the vocabulary here "
+            f"{model.softmax.vocab_size:,} (use its vocab.txt, the default)"
+        )
+    model.softmax.load_state_dict(softmax)
+
+
 def make_optimizer(model: BidirectionalLM, cfg: PretrainConfig) -> torch.optim.Optimizer:
     """Adagrad (bilm-tf's choice; accumulators start at 1.0) or Adam."""
     if cfg.optimizer == "adagrad":
@@ -310,6 +323,8 @@ def _start(cfg: PretrainConfig, rank: int, world: int) -> _Run:
     model = BidirectionalLM(options, len(vocab), cfg.dropout, cfg.n_samples)
     if cfg.init_from:
         load_official(model, read_weights(cfg.init_from[1], options, f"options {cfg.init_from[0]}"))
+        if len(cfg.init_from) > 2:  # a pretraining run's checkpoint: its softmax too
+            _load_softmax(model, Path(cfg.init_from[2]))
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
     runner = model

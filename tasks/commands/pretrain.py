@@ -32,7 +32,9 @@ def add_parser(commands) -> None:
         "--init-from",
         nargs="+",
         metavar="X",
-        help="start from official weights: OPTIONS WEIGHTS, or a model name (small, medium, original)",
+        help="start from official weights: OPTIONS WEIGHTS, or a model name (small, medium, original); or from a "
+        "pretraining run's folder, softmax included (its vocabulary unless --vocab), so held-out perplexity starts "
+        "where that run ended (domain adaptation)",
     )
     p.add_argument("--vocab-size", type=int, default=50_000, help="most frequent words kept (default: 50000)")
     p.add_argument("--vocab", metavar="FILE", help="a vocabulary file (one word per line) instead of counting")
@@ -66,16 +68,23 @@ def _options_and_init(args: argparse.Namespace) -> tuple[dict, list[str] | None]
     from elmo_features.pretrain.sizes import size_options
 
     if args.init_from:
+        from elmo_features.pretrain.export import OPTIONS_FILE, WEIGHTS_FILE
+        from elmo_features.pretrain.train import CHECKPOINT
+
         if args.size or args.options:
             raise ElmoError("--init-from brings its own options; drop --size/--options")
-        if len(args.init_from) == 1:
+        if len(args.init_from) == 1 and (Path(args.init_from[0]) / CHECKPOINT).is_file():
+            run = Path(args.init_from[0])  # a pretraining run: its exported files and its checkpoint's softmax
+            paths = (run / OPTIONS_FILE, run / WEIGHTS_FILE, run / CHECKPOINT)
+            args.vocab = args.vocab or str(run / "vocab.txt")
+        elif len(args.init_from) == 1:
             from elmo_features.models import resolve
 
             paths = resolve(args.init_from[0])
         elif len(args.init_from) == 2:
             paths = tuple(Path(p) for p in args.init_from)
         else:
-            raise ElmoError("--init-from takes OPTIONS WEIGHTS or one model name")
+            raise ElmoError("--init-from takes OPTIONS WEIGHTS, one model name or one pretraining run folder")
         return BiLMOptions.load(paths[0]).to_dict(), [str(p) for p in paths]
     if args.options:
         return BiLMOptions.load(args.options).to_dict(), None
