@@ -137,7 +137,15 @@ def main() -> None:
         )
     if args.note:
         lines += ["", args.note]
-    lines += ["", "bf16 here is autocast on a CPU without bf16 instructions: expect it to be slower than fp32."]
+    from elmo_features.machine import machine
+
+    native = {"avx512_bf16", "amx_bf16"} & set(machine()["cpu_flags"])
+    lines += [
+        "",
+        f"bf16 is autocast with this CPU's native bf16 instructions ({', '.join(sorted(native))})."
+        if native
+        else "bf16 here is autocast on a CPU without bf16 instructions: expect it to be slower than fp32.",
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
