@@ -36,7 +36,8 @@ TINY_OPTIONS = {
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path_factory, monkeypatch):
     """Every test runs in its own empty folder with ``DATA_DIR`` pointing at an empty folder, never at
-    ``../shared/data``, and leaves torch's global seed and determinism switch as it found them."""
+    ``../shared/data``, sees an idle machine (no busy-core warning), and leaves torch's global seed and
+    determinism switch as it found them."""
     import tasks.common.data as data
 
     home = tmp_path_factory.mktemp("cwd")
@@ -46,6 +47,8 @@ def hermetic(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(data, "SHARED_DATA", home / "no-shared-data")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    # an idle machine: the busy-core warning of long commands would add a line to stderr on a loaded one
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
     deterministic = torch.are_deterministic_algorithms_enabled()
     with torch.random.fork_rng():
         yield
