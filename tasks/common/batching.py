@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
+import torch
 from torch.utils.data import Sampler
 
 from elmo_features.distributed import world
+from elmo_features.embedders import TokenBatch
 
 BUCKET_BATCHES = 50  # a bucket holds this many batches' worth of shuffled examples, then sorted by length
 
@@ -61,3 +63,19 @@ class BucketBatchSampler(Sampler[list[int]]):
             per_rank = -(-len(batches) // size)
             batches = (batches * size)[: per_rank * size]
         yield from batches[rank::size]
+
+
+class TagCollate:
+    """(tokens, tags) rows -> (TokenBatch, (B, T) tag ids, ``pad`` under padding), for the token-tagging tasks;
+    picklable for workers."""
+
+    def __init__(self, labels: Sequence[str], pad: int = -100) -> None:
+        self.index = {label: i for i, label in enumerate(labels)}
+        self.pad = pad
+
+    def __call__(self, rows) -> tuple[TokenBatch, torch.Tensor]:
+        batch = TokenBatch.from_tokens([r[0] for r in rows])
+        ids = torch.full(tuple(batch.mask.shape), self.pad, dtype=torch.long)
+        for row, (_, tags) in enumerate(rows):
+            ids[row, : len(tags)] = torch.tensor([self.index[t] for t in tags], dtype=torch.long)
+        return batch, ids

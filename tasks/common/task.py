@@ -180,16 +180,17 @@ class Task:
         return split
 
     def texts(self, split: Any) -> list[Sequence[str]]:
-        """The token sequences of ``split``: the embedder's vocabulary and feature caches come from them."""
-        raise NotImplementedError
+        """The token sequences of ``split``: the embedder's vocabulary and feature caches come from them
+        (default: ``split.tokens``, a split of one sentence per item)."""
+        return split.tokens
 
     def items(self, split: Any) -> list:
         """The rows :meth:`collate` makes batches of."""
         raise NotImplementedError
 
     def lengths(self, split: Any) -> list[int]:
-        """The length of each item, for bucketing."""
-        raise NotImplementedError
+        """The length of each item, for bucketing (default: each of :meth:`texts`)."""
+        return [len(t) for t in self.texts(split)]
 
     def vocabulary(self, config: TrainConfig, train: Any) -> dict[str, Any]:
         """What the model needs beside the words (labels, chars...), from the training split; saved in

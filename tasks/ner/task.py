@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.tokenizer import tokenize
+from tasks.common.batching import TagCollate
 from tasks.common.config import TrainConfig
 from tasks.common.layers import char_vocabulary
 from tasks.common.task import Task, add_pretrained, register
@@ -54,20 +53,6 @@ def check_split(split: Split, vocab: dict, where: str) -> None:
                     f"{where}: entity type {tag.partition('-')[2]!r} (sentence {row + 1}) "
                     "never occurs in the training data; the model cannot predict it"
                 )
-
-
-class Collate:
-    """(tokens, tags) rows -> (TokenBatch, (B, T) label ids, ``PAD_TAG`` under padding); picklable for workers."""
-
-    def __init__(self, labels: Sequence[str]) -> None:
-        self.index = {label: i for i, label in enumerate(labels)}
-
-    def __call__(self, rows) -> tuple[TokenBatch, torch.Tensor]:
-        batch = TokenBatch.from_tokens([r[0] for r in rows])
-        ids = torch.full(tuple(batch.mask.shape), PAD_TAG, dtype=torch.long)
-        for row, (_, tags) in enumerate(rows):
-            ids[row, : len(tags)] = torch.tensor([self.index[t] for t in tags], dtype=torch.long)
-        return batch, ids
 
 
 def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
@@ -138,14 +123,8 @@ class NerTask(Task):
     def check_split(self, split: Split, vocab: dict, where: str) -> None:
         check_split(split, vocab, where)
 
-    def texts(self, split: Split) -> list[list[str]]:
-        return split.tokens
-
     def items(self, split: Split) -> list:
         return list(zip(split.tokens, split.tags, strict=True))
-
-    def lengths(self, split: Split) -> list[int]:
-        return [len(t) for t in split.tokens]
 
     def vocabulary(self, config: TrainConfig, train: Split) -> dict:
         return {"labels": labels_for(train), "chars": char_vocabulary(train.tokens)}
@@ -153,8 +132,8 @@ class NerTask(Task):
     def make_model(self, config: TrainConfig, embedder: TokenEmbedder, vocab: dict) -> NerTagger:
         return NerTagger(embedder, vocab["labels"], vocab["chars"], config.model)
 
-    def collate(self, model: NerTagger) -> Collate:
-        return Collate(model.labels)
+    def collate(self, model: NerTagger) -> TagCollate:
+        return TagCollate(model.labels, PAD_TAG)
 
     def gold_and_predicted(self, model: NerTagger, batch) -> tuple[list[list[str]], list[list[str]]]:
         tokens, tags = batch

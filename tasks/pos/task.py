@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from elmo_features.atomic import write_text_atomic
 from elmo_features.embedders import TokenBatch, TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
 from elmo_features.tokenizer import tokenize
+from tasks.common.batching import TagCollate
 from tasks.common.config import TrainConfig
 from tasks.common.task import Task, add_pretrained, register
 from tasks.pos.config import Config
@@ -53,20 +52,6 @@ def read_columns(path: str | Path, token_column: int, tag_column: int, separator
     return Split(str(path), tokens, tags)
 
 
-class Collate:
-    """(tokens, tags) rows -> (TokenBatch, (B, T) tag ids, ``PAD_TAG`` under padding); picklable."""
-
-    def __init__(self, labels: Sequence[str]) -> None:
-        self.index = {label: i for i, label in enumerate(labels)}
-
-    def __call__(self, rows) -> tuple[TokenBatch, torch.Tensor]:
-        batch = TokenBatch.from_tokens([r[0] for r in rows])
-        ids = torch.full(tuple(batch.mask.shape), PAD_TAG, dtype=torch.long)
-        for row, (_, tags) in enumerate(rows):
-            ids[row, : len(tags)] = torch.tensor([self.index[t] for t in tags], dtype=torch.long)
-        return batch, ids
-
-
 def tag(model: PosTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
     """The tags of each tokenised sentence, in input order (empty sentences get none)."""
     add_pretrained(model, sentences)
@@ -102,14 +87,8 @@ class PosTask(Task):
         if unseen:
             raise ElmoError(f"{where}: tags {unseen} never occur in the training data; the model cannot predict them")
 
-    def texts(self, split: Split) -> list[list[str]]:
-        return split.tokens
-
     def items(self, split: Split) -> list:
         return list(zip(split.tokens, split.tags, strict=True))
-
-    def lengths(self, split: Split) -> list[int]:
-        return [len(t) for t in split.tokens]
 
     def vocabulary(self, config: TrainConfig, train: Split) -> dict:
         return {"labels": sorted({t for tags in train.tags for t in tags})}
@@ -117,8 +96,8 @@ class PosTask(Task):
     def make_model(self, config: TrainConfig, embedder: TokenEmbedder, vocab: dict) -> PosTagger:
         return PosTagger(embedder, vocab["labels"], config.model)
 
-    def collate(self, model: PosTagger) -> Collate:
-        return Collate(model.labels)
+    def collate(self, model: PosTagger) -> TagCollate:
+        return TagCollate(model.labels, PAD_TAG)
 
     def gold_and_predicted(self, model: PosTagger, batch) -> tuple[list[str], list[str]]:
         tokens, tags = batch

@@ -135,14 +135,8 @@ class SentimentTask(Task):
     def check_split(self, split: Split, vocab: dict, where: str) -> None:
         check_split(split, vocab, where)
 
-    def texts(self, split: Split) -> list[list[str]]:
-        return split.tokens
-
     def items(self, split: Split) -> list:
         return list(zip(split.tokens, split.labels, strict=True))
-
-    def lengths(self, split: Split) -> list[int]:
-        return [len(t) for t in split.tokens]
 
     def vocabulary(self, config: TrainConfig, train: Split) -> dict:
         return {"labels": LABELS[config.data.classes]}
