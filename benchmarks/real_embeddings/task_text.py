@@ -4,7 +4,8 @@
 
 Writes OUT_DIR/task-train.txt (CoNLL-2003 train + SST train sentences: part of the training corpus)
 and OUT_DIR/task-heldout.txt (CoNLL-2003 valid + SST dev: the held-out text on which the earlier mini
-biLM scored perplexity 120.6), read from DATA_DIR with the project's readers.
+biLM scored perplexity 120.6), read from DATA_DIR with the project's readers; and each task's text on its
+own (conll-train, conll-valid, sst-train, sst-dev), which domain adaptation trains and scores on.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from tasks.ner.reader import read_conll
 from tasks.sentiment.reader import read_sst
 
 
-def sentences(conll: Path, sst: Path) -> list[str]:
-    tokens = list(read_conll(conll)["tokens"]) + list(read_sst(sst)["tokens"])
-    return [" ".join(t) for t in tokens if t]
+def conll_text(path: Path) -> list[str]:
+    return [" ".join(t) for t in read_conll(path)["tokens"] if t]
+
+
+def sst_text(path: Path) -> list[str]:
+    return [" ".join(t) for t in read_sst(path)["tokens"] if t]
+
+
+def write(folder: Path, name: str, lines: list[str]) -> None:
+    write_text_atomic(folder / f"{name}.txt", "\n".join(lines) + "\n")
+    print(f"{name}.txt: {len(lines):,} sentences, {sum(len(s.split()) for s in lines):,} tokens")
 
 
 def main(out: str) -> None:
@@ -28,10 +37,17 @@ def main(out: str) -> None:
     if root is None:
         sys.exit("set DATA_DIR to the folder that holds conll2003/ and sst/")
     folder = Path(out)
-    for name, (conll, sst) in {"task-train": ("train", "train"), "task-heldout": ("valid", "dev")}.items():
-        lines = sentences(root / "conll2003" / f"{conll}.txt", root / "sst" / f"{sst}.txt")
-        write_text_atomic(folder / f"{name}.txt", "\n".join(lines) + "\n")
-        print(f"{name}.txt: {len(lines):,} sentences, {sum(len(s.split()) for s in lines):,} tokens")
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "conll-train": conll_text(root / "conll2003" / "train.txt"),
+        "conll-valid": conll_text(root / "conll2003" / "valid.txt"),
+        "sst-train": sst_text(root / "sst" / "train.txt"),
+        "sst-dev": sst_text(root / "sst" / "dev.txt"),
+    }
+    write(folder, "task-train", texts["conll-train"] + texts["sst-train"])
+    write(folder, "task-heldout", texts["conll-valid"] + texts["sst-dev"])
+    for name, lines in texts.items():
+        write(folder, name, lines)
 
 
 if __name__ == "__main__":
