@@ -24,6 +24,10 @@ What happens to each line and sentence (every drop is counted in ``stats.json``,
   dropped as ``duplicate``; the held-out slice therefore shares no sentence with train.
 - Held-out slice: a document goes there when a hash of its text falls below ``heldout``
   (default 1%), so the split is deterministic and independent of file order.
+- Order: documents are written in a random order fixed by ``seed`` (a document's sentences stay
+  together), so the sources given one after another come out mixed. ``pretrain`` shuffles only
+  within a buffer of sentences: a corpus written source after source would give it one source at a
+  time (the IMDB-first pass of the en-mini-17m run). ``seed=None`` keeps file order.
 
 Bad input stops with one line (:class:`ElmoError`) and writes nothing: a missing, binary
 (NUL byte) or non-UTF-8 file, a truncated or damaged archive, no usable sentence, an empty
@@ -35,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import random
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -133,6 +138,7 @@ def prepare(
     batch_size: int = 256,
     limit: int | None = None,
     progress: bool = True,
+    seed: int | None = 0,
 ) -> PrepareStats:
     """Prepare ``paths`` into ``out_dir`` (see the module docstring); ``limit``: the first N lines only."""
     if not 0 < heldout < 1:
@@ -154,6 +160,8 @@ def prepare(
             stats.dropped_lines["blank"] += 1
             continue
         documents.append((text, in_heldout(line, heldout)))
+    if seed is not None:
+        random.Random(seed).shuffle(documents)
     out.mkdir(parents=True, exist_ok=True)
     seen: set[bytes] = set()
     start = time.monotonic()

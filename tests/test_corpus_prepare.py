@@ -118,3 +118,21 @@ def test_interrupt_leaves_nothing(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     assert main(["corpus", "prepare", str(src), "-o", str(out)]) == 130
     assert list(out.iterdir()) == []
+
+
+def test_documents_of_several_sources_come_out_mixed(tmp_path):
+    """pretrain shuffles only within a buffer: sources given one after another must not stay in blocks."""
+    films = write_docs(tmp_path / "films.txt", [f"Film number {i} was great." for i in range(40)])
+    news = write_docs(tmp_path / "news.txt", [f"Stocks fell {i} points." for i in range(40)])
+
+    def order(seed: int | None, name: str) -> list[str]:
+        prepare([films, news], tmp_path / name, heldout=0.05, seed=seed, progress=False)
+        return (tmp_path / name / "train.txt").read_text(encoding="utf-8").splitlines()
+
+    mixed = order(0, "s0")
+    assert mixed == order(0, "s0again")  # the same seed, the same file
+    assert mixed != order(1, "s1") and sorted(mixed) == sorted(order(1, "s1"))
+    first_half = mixed[: len(mixed) // 2]
+    assert 5 < sum(line.startswith("Film") for line in first_half) < len(first_half) - 5
+    kept = order(None, "file_order")
+    assert kept == sorted(kept, key=lambda line: not line.startswith("Film"))  # all films first: input order

@@ -28,6 +28,9 @@ def add_parser(commands) -> None:
     )
     prepare.add_argument("--batch-size", type=int, default=256, help="documents per spaCy batch (default: 256)")
     prepare.add_argument("--limit", type=int, help="read only the first N lines (to time a run)")
+    prepare.add_argument(
+        "--seed", type=int, default=0, help="order of the documents in the output (default: 0); -1: input order"
+    )
     add_quiet(prepare)
     prepare.set_defaults(func=_prepare)
 
@@ -35,5 +38,8 @@ def add_parser(commands) -> None:
 def _prepare(args: argparse.Namespace) -> None:
     from elmo_features.corpus_prepare import prepare
 
-    stats = prepare(args.docs, args.output, args.heldout, args.max_tokens, args.batch_size, args.limit, not args.quiet)
+    seed = None if args.seed == -1 else args.seed
+    stats = prepare(
+        args.docs, args.output, args.heldout, args.max_tokens, args.batch_size, args.limit, not args.quiet, seed
+    )
     print(stats.summary(), file=sys.stderr)
