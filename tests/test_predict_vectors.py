@@ -95,9 +95,8 @@ def test_predict_format_errors(ner_run, tmp_path, capsys):
 
 # ---------------------------------------------------------------------------- item 2: new words' vectors
 def test_new_words_get_their_pretrained_vectors_at_predict_time(ner_run, caplog):
-    from tasks.ner.task import predict
-
-    load_run = get_task("ner").load_run
+    ner = get_task("ner")
+    load_run, predict = ner.load_run, ner.tag
 
     vocab = json.loads((ner_run / "vocab.json").read_text())
     assert vocab["vectors"][0]["path"].endswith("vectors.txt") and vocab["vectors"][0]["fingerprint"]

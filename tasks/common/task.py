@@ -15,6 +15,8 @@ A task supplies only:
 - report hooks: :meth:`~Task.write_predictions`, :meth:`~Task.predict_file` and (optional)
   :meth:`~Task.write_report`.
 
+Token-tagging tasks (NER, POS) derive from :class:`tasks.common.tagging.TaggingTask`, which adds the tagging loop.
+
 The base implements build, batching, the training loss (the head's loss plus the embedder's penalty,
 added once here), evaluation, run loading and prediction.
 """
