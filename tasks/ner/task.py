@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from elmo_features.embedders import TokenEmbedder
 from elmo_features.errors import ElmoError
@@ -17,12 +18,12 @@ from tasks.common.batching import TagCollate
 from tasks.common.config import TrainConfig
 from tasks.common.layers import char_vocabulary
 from tasks.common.tagging import TaggingTask
-from tasks.common.task import register
+from tasks.common.task import Quickstart, register
 from tasks.ner.config import Config
 from tasks.ner.metric import span_f1
 from tasks.ner.model import PAD_TAG, NerTagger, label_vocabulary
 from tasks.ner.reader import load_split
-from tasks.ner.tags import bioul_to_iob2
+from tasks.ner.tags import bioul_to_iob2, entity_type
 
 PREFIXES = ("B", "I", "L", "U")
 
@@ -92,6 +93,14 @@ class NerTask(TaggingTask):
     MONITOR = "f1"
     BREAKDOWN = "per_type"  # the scores per entity type in evaluate's result
     PREDICT_FORMATS = ("auto", "conll", "text")  # `predict --format`; auto: conll when the file reads as one
+    QUICKSTART = Quickstart(
+        order=0,
+        splits={"train": "train", "validation": "valid", "test": "test"},
+        model={"hidden": 64, "layers": 1, "dropout": 0.3, "char_cnn": False},
+        trainer={"epochs": 60, "batch_size": 8, "lr": 0.005, "patience": 15},
+        score_label="test span F1",
+        ambiguous_label="type accuracy on ambiguous words",
+    )
 
     def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> Split | None:
         return read_split(config, name, source)
@@ -138,3 +147,12 @@ class NerTask(TaggingTask):
             else:
                 return self.columns(split, self.tag(model, split.tokens), config.data.separator or " ")
         return self.tag_text_file(model, path)
+
+    def quickstart_hits(self, run_dir: Path, files: dict[str, Path], ambiguous: dict) -> list[bool]:
+        """Whether the predicted entity type (the prefix aside) of each ambiguous test token is its gold type."""
+        model, _, config = self.load_run(run_dir)
+        split = self.read_split(config, "test")
+        predicted, gold = self.tag(model, split.tokens), split.tags
+        return [
+            entity_type(predicted[s][k]) == entity_type(gold[s][k]) for s, k in ambiguous["test"] if k < len(gold[s])
+        ]
