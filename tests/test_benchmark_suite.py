@@ -195,6 +195,36 @@ def test_cpu_suite_names_and_configs(monkeypatch):
             config = load_config(job.spec.config, job.overrides)  # validates, opens no file
             if job.spec.kind == "train":
                 assert config.trainer.patience >= 3 and config.trainer.epochs >= 2 * config.trainer.patience
-    assert suite.tasks[3].metrics == ["f1", "em"]
+    assert [t.metrics for t in suite.tasks] == [["f1"], ["accuracy"], ["accuracy"], ["f1", "em"]]  # the MONITORs
     assert {t.name for t in suite.tasks if t.learning_curve} == {"conll2003_ner", "sst2"}
     assert set(suite.variables) == {"GLOVE_PATH", "WORD2VEC_PATH"}
+
+
+def test_a_suite_task_without_metric_takes_its_tasks_monitor(monkeypatch):
+    from tasks.common.task import get_task
+
+    assert load_suite(_ner_suite()).tasks[0].metric == get_task("ner").MONITOR == "f1"
+    monkeypatch.setattr(type(get_task("ner")), "MONITOR", "macro")
+    assert load_suite(_ner_suite()).tasks[0].metric == "macro"  # read from the registry, not a default of its own
+    assert load_suite(_ner_suite(metric="precision")).tasks[0].metric == "precision"  # a named one is kept
+
+
+def test_a_suite_task_without_metric_needs_runs_of_one_kind_of_task(capsys):
+    suite = _ner_suite()
+    sst = {"name": "s", "task": {"name": "sentiment"}, "data": {"train": "t.txt"}, "embedder": {"type": "random"}}
+    Path("sst.yaml").write_text(yaml.safe_dump(sst), encoding="utf-8")
+    raw = yaml.safe_load(suite.read_text())
+    raw["tasks"][0]["runs"]["b"] = {"config": "sst.yaml"}
+    suite.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "elmo-tasks: error: suite.yaml: tasks.0.metric: not given, and its runs train tasks that early-stop on "
+        "different scores (accuracy, f1)"
+    )
+    raw["tasks"][0]["runs"]["b"] = {"config": "missing.yaml"}
+    suite.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 2
+    assert "suite.yaml: tasks.0.metric: not given, and config not found: missing.yaml" in capsys.readouterr().err
+    raw["tasks"][0]["metric"] = "f1"  # named: the runs' configs are not read here
+    suite.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert load_suite(suite).tasks[0].metric == "f1"

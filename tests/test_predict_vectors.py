@@ -93,11 +93,28 @@ def test_predict_format_errors(ner_run, tmp_path, capsys):
     assert _error(capsys).endswith("--format squad: this run's task reads auto, conll, text")
 
 
+def test_predict_help_lists_the_formats_of_every_registered_task(monkeypatch, capsys):
+    import tasks.common.task as registry
+
+    class Toy(registry.Task):
+        name = "toy"
+        PREDICT_FORMATS = ("lines", "grid")
+
+    monkeypatch.setitem(registry.TASKS, "toy", Toy())
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert {"ner", "pos", "qa", "sentiment", "toy"} <= set(registry.all_tasks())
+    for name, task in registry.all_tasks().items():
+        assert f"{name}: {', '.join(task.PREDICT_FORMATS)}" in text
+    assert "toy: lines, grid" in text and "(the first is its default)" in text
+
+
 # ---------------------------------------------------------------------------- item 2: new words' vectors
 def test_new_words_get_their_pretrained_vectors_at_predict_time(ner_run, caplog):
-    from tasks.ner.task import predict
-
-    load_run = get_task("ner").load_run
+    ner = get_task("ner")
+    load_run, predict = ner.load_run, ner.tag
 
     vocab = json.loads((ner_run / "vocab.json").read_text())
     assert vocab["vectors"][0]["path"].endswith("vectors.txt") and vocab["vectors"][0]["fingerprint"]

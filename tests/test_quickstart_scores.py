@@ -15,6 +15,8 @@ import tasks.common.trainer as trainer
 import tasks.quickstart as quickstart
 from elmo_features.errors import ElmoError
 from tasks import quickstart_data
+from tasks.common.config import validate_config
+from tasks.common.task import Quickstart, Task, all_tasks, get_task
 from tasks.ner.reader import load_split
 from tasks.quickstart import QuickData, Row
 
@@ -57,41 +59,45 @@ def _data(tmp_path: Path) -> QuickData:
     return QuickData("hand-made", tmp_path / "corpus.txt", files, ambiguous)
 
 
-class FakeTask:
-    """The seam ``ambiguous_score`` uses (the task registry's ``get_task``): a run that predicts fixed outputs."""
+# The runs behind the quickstart's scores, replaced by fixed predictions; each task's own quickstart_hits scores them.
+def _load_run(run_dir):
+    return "model", {"labels": ["negative", "positive"]}, "config"
 
-    def load_run(self, run_dir):
-        return "model", {"labels": ["negative", "positive"]}, "config"
 
-    def read_split(self, config, split):
-        assert (config, split) == ("config", "test")
-        return SimpleNamespace(tokens=[["w"] * len(t) for t in GOLD_NER], tags=GOLD_NER)
+def _read_split(config, split, source=None):
+    assert (config, split) == ("config", "test")
+    return SimpleNamespace(tokens=[["w"] * len(t) for t in GOLD_NER], tags=GOLD_NER)
 
-    def tag(self, model, tokens):
-        return PRED_NER
 
-    def predict_file(self, model, vocab, config, path):
-        if path.endswith(".json"):  # QA: q1 right up to an article and case, q2 right, q3 the wrong Jordan
-            return {"q1": "Coach Jordan", "q2": "Jordan", "q3": "coach Jordan", "q4": "flew"}
-        texts = Path(path).read_text(encoding="utf-8").splitlines()
-        assert texts == [line.split("\t")[1] for line in SST_TEST]  # the test texts, in order
-        return [{"label": label} for label in ("positive", "positive", "negative", "positive")]
+def _tag(model, tokens, batch_size=32):
+    return PRED_NER
+
+
+def _predict_file(model, vocab, config, path, fmt=None):
+    if path.endswith(".json"):  # QA: q1 right up to an article and case, q2 right, q3 the wrong Jordan
+        return {"q1": "Coach Jordan", "q2": "Jordan", "q3": "coach Jordan", "q4": "flew"}
+    texts = Path(path).read_text(encoding="utf-8").splitlines()
+    assert texts == [line.split("\t")[1] for line in SST_TEST]  # the test texts, in order
+    return [{"label": label} for label in ("positive", "positive", "negative", "positive")]
 
 
 @pytest.fixture
-def fake_task(monkeypatch):
-    monkeypatch.setattr(task_registry, "get_task", lambda name: FakeTask())
+def fixed_runs(monkeypatch):
+    for task in all_tasks().values():
+        for name, fake in (("load_run", _load_run), ("read_split", _read_split), ("tag", _tag),
+                           ("predict_file", _predict_file)):  # fmt: skip
+            monkeypatch.setattr(task, name, fake, raising=False)
 
 
 @pytest.mark.parametrize(("task", "expected"), [("ner", 50.0), ("sentiment", 100 / 3), ("qa", 200 / 3)])
-def test_ambiguous_score_on_hand_made_predictions(fake_task, tmp_path, task, expected):
-    assert quickstart.ambiguous_score(task, tmp_path, _data(tmp_path)) == pytest.approx(expected)
+def test_ambiguous_score_on_hand_made_predictions(fixed_runs, tmp_path, task, expected):
+    assert quickstart.ambiguous_score(get_task(task), tmp_path, _data(tmp_path)) == pytest.approx(expected)
 
 
-def test_no_ambiguous_items_gives_none(fake_task, tmp_path):
+def test_no_ambiguous_items_gives_none(fixed_runs, tmp_path):
     data = _data(tmp_path)
     data.ambiguous["qa"]["dev"] = ["absent"]
-    assert quickstart.ambiguous_score("qa", tmp_path, data) is None
+    assert quickstart.ambiguous_score(get_task("qa"), tmp_path, data) is None
 
 
 ROWS = [
@@ -120,10 +126,11 @@ def test_head_rows_take_the_test_score_and_the_ambiguous_score(monkeypatch, tmp_
     """Every task's metrics are in percent and shown as they are; dev when there is no test split."""
     metrics = {"ner": {"test": {"f1": 81.25}}, "sentiment": {"test": {"accuracy": 70.0}}, "qa": {"dev": {"f1": 42.0}}}
     monkeypatch.setattr(quickstart, "EMBEDDINGS", ("glove",))
-    monkeypatch.setattr(quickstart, "task_config", lambda task, *a: task)
+    monkeypatch.setattr(quickstart, "task_config", lambda task, *a: task.name)
     monkeypatch.setattr("tasks.common.config.validate_config", lambda config, where: config)
     monkeypatch.setattr(trainer, "train", lambda task, run_dir, quiet: metrics[task])
-    monkeypatch.setattr(quickstart, "ambiguous_score", lambda task, run_dir, data: {"ner": 12.5, "qa": None}.get(task))
+    scores = {"ner": 12.5, "qa": None}
+    monkeypatch.setattr(quickstart, "ambiguous_score", lambda task, run_dir, data: scores.get(task.name))
     rows = quickstart.train_heads(_data(tmp_path), {"glove": {}}, tmp_path / "runs", 0, lambda line: None)
     assert [(r.task, r.embedding, r.ambiguous) for r in rows] == [
         ("ner", "glove", 12.5),
@@ -149,6 +156,88 @@ def test_run_prints_and_saves_the_table_of_its_rows(monkeypatch, tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert saved.pop("machine")["cpu_capability"]  # the CPU the numbers came from
     assert saved == {"heads": [r.__dict__ for r in ROWS], "probes": probes}
+
+
+# ---------------------------------------------------------------------------- the tasks come from the registry
+class ToyTask(Task):
+    """A task registered only in these tests, with a quickstart head."""
+
+    name = "toy"
+    MONITOR = "hits"
+    QUICKSTART = Quickstart(
+        order=9,
+        splits={"train": "a", "validation": "b"},
+        data={"size": 3},
+        model={"width": 1},
+        trainer={"epochs": 2},
+        score_label="toy hits",
+        ambiguous_label="toy ambiguous",
+        elmo_model={"elmo": "late"},
+    )
+
+    def quickstart_hits(self, run_dir, files, ambiguous):
+        return [True, False, False, True] if ambiguous == "mixed" else []
+
+
+@pytest.fixture
+def toy_task(monkeypatch):
+    monkeypatch.setitem(task_registry.TASKS, "toy", ToyTask())
+
+
+def test_the_quickstart_takes_the_registered_tasks_with_a_head(toy_task):
+    assert [t.name for t in quickstart.quickstart_tasks()] == ["ner", "sentiment", "qa", "toy"]  # QUICKSTART.order
+    assert "pos" in all_tasks() and get_task("pos").QUICKSTART is None  # registered, but not in the quickstart
+
+
+def test_a_registered_task_gets_its_rows_config_and_ambiguous_score(toy_task, tmp_path, monkeypatch):
+    toy = get_task("toy")
+    files = {"toy/a": tmp_path / "a.txt", "toy/b": tmp_path / "b.txt"}
+    data = QuickData("x", tmp_path / "corpus.txt", files, {"toy": "mixed"})
+    assert quickstart.task_config(toy, data, {"type": "concat"}, 7) == {
+        "name": "quickstart_toy",
+        "task": {"name": "toy"},
+        "data": {"train": str(tmp_path / "a.txt"), "validation": str(tmp_path / "b.txt"), "size": 3},
+        "embedder": {"type": "concat"},
+        "model": {"width": 1, "elmo": "late"},
+        "trainer": {"epochs": 2, "seed": 7},
+    }
+    assert quickstart.task_config(toy, data, {"type": "glove"}, 7)["model"] == {"width": 1}
+    assert quickstart.ambiguous_score(toy, tmp_path, data) == 50.0
+    data.ambiguous["toy"] = "none"
+    assert quickstart.ambiguous_score(toy, tmp_path, data) is None
+    table = quickstart.table([Row("toy", "glove", 25.0, 75.0, 1.0)])
+    assert table.endswith("| toy | toy hits | 25.0 | - | - | - |\n| toy | toy ambiguous | 75.0 | - | - | - |")
+
+    trained = []
+    monkeypatch.setattr(quickstart, "EMBEDDINGS", ("glove",))
+    monkeypatch.setattr(quickstart, "task_config", lambda task, *a: task.name)
+    monkeypatch.setattr("tasks.common.config.validate_config", lambda config, where: config)
+    scores = {"dev": {"hits": 25.0, "f1": 1.0, "accuracy": 1.0}}
+    monkeypatch.setattr(trainer, "train", lambda task, run_dir, quiet: trained.append(task) or scores)
+    monkeypatch.setattr(quickstart, "ambiguous_score", lambda task, run_dir, data: 75.0)
+    rows = quickstart.train_heads(data, {"glove": {}}, tmp_path / "runs", 0, lambda line: None)
+    assert trained == ["ner", "sentiment", "qa", "toy"]
+    assert (rows[-1].task, rows[-1].score, rows[-1].ambiguous) == ("toy", 25.0, 75.0)  # its MONITOR, on dev
+
+
+def test_every_quickstart_head_is_a_valid_config(tmp_path):
+    splits = ("train", "valid", "dev", "test")
+    files = {f"{t.name}/{s}": tmp_path / f"{t.name}_{s}.txt" for t in quickstart.quickstart_tasks() for s in splits}
+    data = QuickData("x", tmp_path / "corpus.txt", files, {})
+    glove = {"type": "glove", "path": str(tmp_path / "glove.txt"), "trainable": True}
+    elmo = {"type": "concat", "parts": [glove, {"type": "elmo", "options": "o.json", "weights": "w.hdf5"}]}
+    configs = {
+        (t.name, e): validate_config(quickstart.task_config(t, data, block, 3), t.name)
+        for t in quickstart.quickstart_tasks()
+        for e, block in (("glove", glove), ("elmo", elmo))
+    }
+    ner = configs["ner", "glove"]
+    assert (ner.data.validation, ner.data.test) == (str(files["ner/valid"]), str(files["ner/test"]))
+    assert ner.trainer.seed == 3 and ner.trainer.lr == 0.005 and ner.model.hidden == 64
+    assert configs["sentiment", "glove"].data.classes == 2
+    assert configs["sentiment", "glove"].data.validation == str(files["sentiment/dev"])
+    assert configs["qa", "elmo"].model.elmo == "output" and configs["qa", "glove"].model.elmo != "output"
+    assert configs["qa", "glove"].data.test is None
 
 
 # ---------------------------------------------------------------------------- --data real|auto|generated

@@ -5,7 +5,8 @@ A suite file::
     name: cpu
     tasks:
       - name: ner                      # a label for the tables
-        metric: f1                     # the test score in metrics.json to compare
+        metric: f1                     # the test score in metrics.json to compare; default: the MONITOR of the
+                                       # runs' task (tasks.common.task), the score early stopping follows
         seeds: [0, 1, 2]
         set: [trainer.epochs=10]       # overrides for every run of this task
         baseline: glove                # what error reductions are measured against
@@ -54,7 +55,7 @@ class CurveSpec(_Strict):
 
 class TaskSpec(_Strict):
     name: str
-    metric: str = "f1"
+    metric: str | None = None  # None: the MONITOR of the runs' task, filled in by load_suite
     seeds: list[int] = Field([0], min_length=1)
     set: list[str] = []
     baseline: str | None = None
@@ -121,11 +122,34 @@ def load_suite(path: str | Path) -> Suite:
 
     raw = read_yaml(Path(path), str(path))
     try:
-        return Suite.model_validate(raw)
+        suite = Suite.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "top level"
         raise ElmoError(f"{path}: {key}: {first['msg']}".replace("\n", " ")) from None
+    for i, task in enumerate(suite.tasks):
+        if task.metric is None:
+            try:
+                task.metric = monitor(task)
+            except ElmoError as err:
+                raise ElmoError(f"{path}: tasks.{i}.metric: not given, and {err}") from None
+    return suite
+
+
+def monitor(task: TaskSpec) -> str:
+    """The ``MONITOR`` of the registered task that the configs of ``task``'s runs name."""
+    from tasks.common.config import read_yaml, resolve_config
+    from tasks.common.task import get_task
+
+    names = set()
+    for spec in task.runs.values():
+        raw = read_yaml(resolve_config(spec.config), spec.config)
+        section = raw.get("task") if isinstance(raw, dict) else None
+        names.add(section.get("name") if isinstance(section, dict) else None)
+    monitors = {get_task(name).MONITOR for name in sorted(names, key=str)}
+    if len(monitors) > 1:
+        raise ElmoError(f"its runs train tasks that early-stop on different scores ({', '.join(sorted(monitors))})")
+    return monitors.pop()
 
 
 def jobs(suite: Suite, only: str | None = None, runs: Sequence[str] = ()) -> Iterator[Job]:

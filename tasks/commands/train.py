@@ -37,20 +37,36 @@ def add_parser(commands) -> None:
     predict = commands.add_parser(
         "predict",
         help="run a run's best model on a file",
-        description="NER: one whitespace-tokenised sentence per line -> JSON lines of IOB2 tags. Sentiment: one "
-        "text per line -> JSON lines of label and probabilities. QA: SQuAD JSON -> {question_id: answer}.",
+        description="Writes the predictions of a finished run's best model for INPUT: JSON lines, one JSON object "
+        "or token gold predicted columns, by the run's task and --format.",
+        add_help=False,
     )
+    show_help = predict.add_argument("-h", "--help", action=FormatsHelp, help="show this help message and exit")
     predict.add_argument("run_dir", metavar="RUN_DIR")
-    predict.add_argument("input", metavar="INPUT", help="the input file (see above)")
+    predict.add_argument("input", metavar="INPUT", help="the input file (see --format)")
     predict.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
-    predict.add_argument(
-        "--format",
-        metavar="FORMAT",
-        help="NER: auto (default), conll (a labelled file in the run's columns -> token gold predicted lines, "
-        "as conlleval reads), text; sentiment: text (default), sst or tsv (labelled: records get the gold label); "
-        "QA: squad",
-    )
+    show_help.formats = predict.add_argument("--format", metavar="FORMAT", help="the input format (see --help)")
     predict.set_defaults(func=_predict)
+
+
+class FormatsHelp(argparse.Action):
+    """``predict --help`` with the input formats of every registered task (its ``PREDICT_FORMATS``), filled in
+    only when the help is asked for: the registry imports every task, seconds that other commands do not pay."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+        self.formats: argparse.Action | None = None  # the --format argument, whose help this fills in
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from tasks.common.task import all_tasks
+
+        per_task = "; ".join(f"{name}: {', '.join(task.PREDICT_FORMATS)}" for name, task in all_tasks().items())
+        self.formats.help = (
+            f"the input format, by the run's task (the first is its default): {per_task}. text: one sentence or "
+            "text per line, raw or tokenised; a labelled format (one that training reads) keeps the gold labels"
+        )
+        parser.print_help()
+        parser.exit()
 
 
 def _train(args: argparse.Namespace) -> None:

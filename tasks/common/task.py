@@ -13,7 +13,11 @@ A task supplies only:
   the config's ``model`` section, taken whole), :meth:`~Task.collate` and :meth:`~Task.gold_and_predicted`
   / :meth:`~Task.score`;
 - report hooks: :meth:`~Task.write_predictions`, :meth:`~Task.predict_file` and (optional)
-  :meth:`~Task.write_report`.
+  :meth:`~Task.write_report`;
+- optionally ``QUICKSTART`` (a :class:`Quickstart`: its head, data and table labels in ``elmo-tasks quickstart``)
+  and :meth:`~Task.quickstart_hits` (how it scores the quickstart's ambiguous items).
+
+Token-tagging tasks (NER, POS) derive from :class:`tasks.common.tagging.TaggingTask`, which adds the tagging loop.
 
 The base implements build, batching, the training loss (the head's loss plus the embedder's penalty,
 added once here), evaluation, run loading and prediction.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import json
 import pkgutil
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,6 +55,21 @@ class Built:
     test: Any | None
     train_loader: DataLoader
     validation_loader: DataLoader | None
+
+
+@dataclass
+class Quickstart:
+    """How a task takes part in ``elmo-tasks quickstart`` (:mod:`tasks.quickstart`): its head, its data and the
+    labels of its two table rows. The quickstart's data files are ``<task>/<split>`` (:mod:`tasks.quickstart_data`)."""
+
+    order: int  # the place of the task's rows in the table
+    splits: dict[str, str]  # data section key -> the split of the quickstart's file ({"validation": "valid", ...})
+    model: dict[str, Any]  # the head's settings (the config's model section)
+    trainer: dict[str, Any]
+    score_label: str  # the table's label of the score (the task's MONITOR on the split scored)
+    ambiguous_label: str  # and of the score on the items where only context decides (Task.quickstart_hits)
+    data: dict[str, Any] = field(default_factory=dict)  # data settings besides the splits
+    elmo_model: dict[str, Any] = field(default_factory=dict)  # model settings added when the embedder holds ELMo
 
 
 def prepare_embedder(block: Any, sentences: Sequence[Sequence[str]]) -> tuple[list[str], TokenEmbedder]:
@@ -166,6 +185,7 @@ class Task:
     MONITOR: ClassVar[str]
     BREAKDOWN: ClassVar[str]
     PREDICT_FORMATS: ClassVar[tuple[str, ...]]
+    QUICKSTART: ClassVar[Quickstart | None] = None  # None: the task is not in the quickstart
 
     # ------------------------------------------------------------------ supplied by a task
     def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> Any:
@@ -224,6 +244,11 @@ class Task:
 
     def write_report(self, run_dir: Path, metrics: dict) -> None:
         """Task-only files of a finished run (sentiment's confusion matrices); nothing by default."""
+
+    def quickstart_hits(self, run_dir: Path, files: dict[str, Path], ambiguous: Any) -> list[bool]:
+        """Whether the quickstart run in ``run_dir`` gets each ambiguous item right; ``files``: the quickstart's
+        data files, ``ambiguous``: this task's items where only context decides (:mod:`tasks.quickstart_data`)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ implemented once
     def build(self, config: TrainConfig) -> Built:

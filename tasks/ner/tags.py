@@ -98,3 +98,8 @@ def to_bioul(tags: Sequence[str], scheme: Scheme) -> list[str]:
 def bioul_to_iob2(tags: Sequence[str]) -> list[str]:
     """IOB2 tags with the same chunks as a BIOUL sequence (invalid ones repaired as conlleval does)."""
     return from_spans(spans(tags), len(tags), "IOB2")
+
+
+def entity_type(tag: str) -> str:
+    """The entity type of a tag in any scheme (``B-PER`` -> ``PER``), ``O`` for ``O``."""
+    return tag.partition("-")[2] or "O"

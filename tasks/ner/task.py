@@ -12,19 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo_features.atomic import write_text_atomic
-from elmo_features.embedders import TokenBatch, TokenEmbedder
+from elmo_features.embedders import TokenEmbedder
 from elmo_features.errors import ElmoError
-from elmo_features.tokenizer import tokenize
 from tasks.common.batching import TagCollate
 from tasks.common.config import TrainConfig
 from tasks.common.layers import char_vocabulary
-from tasks.common.task import Task, add_pretrained, register
+from tasks.common.tagging import TaggingTask
+from tasks.common.task import Quickstart, register
 from tasks.ner.config import Config
 from tasks.ner.metric import span_f1
 from tasks.ner.model import PAD_TAG, NerTagger, label_vocabulary
 from tasks.ner.reader import load_split
-from tasks.ner.tags import bioul_to_iob2
+from tasks.ner.tags import bioul_to_iob2, entity_type
 
 PREFIXES = ("B", "I", "L", "U")
 
@@ -53,28 +52,6 @@ def check_split(split: Split, vocab: dict, where: str) -> None:
                     f"{where}: entity type {tag.partition('-')[2]!r} (sentence {row + 1}) "
                     "never occurs in the training data; the model cannot predict it"
                 )
-
-
-def predict(model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-    """IOB2 tags of each sentence (empty sentences get no tags); words the run never saw get their
-    pretrained vectors when the run's vectors file is still there (:func:`add_pretrained`)."""
-    add_pretrained(model, sentences)
-    out: list[list[str]] = [[] for _ in sentences]
-    order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
-    model.eval()
-    for k in range(0, len(order), batch_size):
-        rows = order[k : k + batch_size]
-        for i, tags in zip(rows, model.decode(TokenBatch.from_tokens([sentences[i] for i in rows])), strict=True):
-            out[i] = bioul_to_iob2(tags)
-    return out
-
-
-def conll_columns(split: Split, predicted: list[list[str]], separator: str = " ") -> str:
-    """conlleval's input: ``token gold predicted`` per token (IOB2), a blank line after each sentence."""
-    out = []
-    for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
-        out += [separator.join(row) for row in zip(tokens, bioul_to_iob2(gold), tags, strict=True)] + [""]
-    return "\n".join(out) + "\n"
 
 
 def _looks_like_conll(path: str, data) -> bool:
@@ -108,7 +85,7 @@ def read_split(config: TrainConfig, name: str, source: str | None = None) -> Spl
 
 
 @register
-class NerTask(Task):
+class NerTask(TaggingTask):
     """Named entities: CoNLL columns in, BIOUL tags inside, IOB2 out, span F1 (per type)."""
 
     name = "ner"
@@ -116,6 +93,14 @@ class NerTask(Task):
     MONITOR = "f1"
     BREAKDOWN = "per_type"  # the scores per entity type in evaluate's result
     PREDICT_FORMATS = ("auto", "conll", "text")  # `predict --format`; auto: conll when the file reads as one
+    QUICKSTART = Quickstart(
+        order=0,
+        splits={"train": "train", "validation": "valid", "test": "test"},
+        model={"hidden": 64, "layers": 1, "dropout": 0.3, "char_cnn": False},
+        trainer={"epochs": 60, "batch_size": 8, "lr": 0.005, "patience": 15},
+        score_label="test span F1",
+        ambiguous_label="type accuracy on ambiguous words",
+    )
 
     def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> Split | None:
         return read_split(config, name, source)
@@ -123,8 +108,9 @@ class NerTask(Task):
     def check_split(self, split: Split, vocab: dict, where: str) -> None:
         check_split(split, vocab, where)
 
-    def items(self, split: Split) -> list:
-        return list(zip(split.tokens, split.tags, strict=True))
+    def output_tags(self, tags: Sequence[str]) -> list[str]:
+        """BIOUL (the model's and the splits' tags) -> IOB2."""
+        return bioul_to_iob2(tags)
 
     def vocabulary(self, config: TrainConfig, train: Split) -> dict:
         return {"labels": labels_for(train), "chars": char_vocabulary(train.tokens)}
@@ -144,21 +130,6 @@ class NerTask(Task):
     def score(self, gold: list[list[str]], predicted: list[list[str]], model: NerTagger | None = None) -> dict:
         return span_f1(gold, predicted)
 
-    def tag(self, model: NerTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-        """IOB2 tags of each tokenised sentence (see :func:`predict`)."""
-        return predict(model, sentences, batch_size)
-
-    def write_predictions(self, model: NerTagger, split: Split, config: TrainConfig, stem: Path) -> Path:
-        """``token gold predicted`` lines (IOB2, a blank line between sentences) of ``split``: what conlleval
-        reads (``<stem>.conll``)."""
-        path = stem.with_suffix(".conll")
-        predicted = predict(model, split.tokens, config.trainer.batch_size)
-        lines = []
-        for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
-            lines += [f"{t} {g} {p}" for t, g, p in zip(tokens, bioul_to_iob2(gold), tags, strict=True)] + [""]
-        write_text_atomic(path, "\n".join(lines))
-        return path
-
     def predict_file(
         self, model: NerTagger, vocab: dict, config: TrainConfig, path: str, fmt: str = "auto"
     ) -> list[dict] | str:
@@ -174,8 +145,14 @@ class NerTask(Task):
                 if fmt == "conll" or _looks_like_conll(path, config.data):
                     raise
             else:
-                return conll_columns(split, predict(model, split.tokens), config.data.separator or " ")
-        from elmo_features.embed_file import read_text_lines
+                return self.columns(split, self.tag(model, split.tokens), config.data.separator or " ")
+        return self.tag_text_file(model, path)
 
-        sentences = [tokenize(line) for line in read_text_lines(path)]
-        return [{"tokens": s, "tags": t} for s, t in zip(sentences, predict(model, sentences), strict=True)]
+    def quickstart_hits(self, run_dir: Path, files: dict[str, Path], ambiguous: dict) -> list[bool]:
+        """Whether the predicted entity type (the prefix aside) of each ambiguous test token is its gold type."""
+        model, _, config = self.load_run(run_dir)
+        split = self.read_split(config, "test")
+        predicted, gold = self.tag(model, split.tokens), split.tags
+        return [
+            entity_type(predicted[s][k]) == entity_type(gold[s][k]) for s, k in ambiguous["test"] if k < len(gold[s])
+        ]

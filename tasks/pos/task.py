@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo_features.atomic import write_text_atomic
-from elmo_features.embedders import TokenBatch, TokenEmbedder
+from elmo_features.embedders import TokenEmbedder
 from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
-from elmo_features.tokenizer import tokenize
 from tasks.common.batching import TagCollate
 from tasks.common.config import TrainConfig
-from tasks.common.task import Task, add_pretrained, register
+from tasks.common.tagging import TaggingTask
+from tasks.common.task import register
 from tasks.pos.config import Config
 from tasks.pos.model import PAD_TAG, PosTagger
 
@@ -52,21 +50,8 @@ def read_columns(path: str | Path, token_column: int, tag_column: int, separator
     return Split(str(path), tokens, tags)
 
 
-def tag(model: PosTagger, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-    """The tags of each tokenised sentence, in input order (empty sentences get none)."""
-    add_pretrained(model, sentences)
-    out: list[list[str]] = [[] for _ in sentences]
-    order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
-    model.eval()
-    for k in range(0, len(order), batch_size):
-        rows = order[k : k + batch_size]
-        for i, tags in zip(rows, model.decode(TokenBatch.from_tokens([sentences[i] for i in rows])), strict=True):
-            out[i] = tags
-    return out
-
-
 @register
-class PosTask(Task):
+class PosTask(TaggingTask):
     """Part-of-speech tags from the CoNLL-2003 POS column; token accuracy, with accuracy per tag."""
 
     name = "pos"
@@ -86,9 +71,6 @@ class PosTask(Task):
         unseen = sorted({t for tags in split.tags for t in tags} - set(vocab["labels"]))
         if unseen:
             raise ElmoError(f"{where}: tags {unseen} never occur in the training data; the model cannot predict them")
-
-    def items(self, split: Split) -> list:
-        return list(zip(split.tokens, split.tags, strict=True))
 
     def vocabulary(self, config: TrainConfig, train: Split) -> dict:
         return {"labels": sorted({t for tags in train.tags for t in tags})}
@@ -115,26 +97,10 @@ class PosTask(Task):
             "per_tag": {t: 100.0 * right[t] / n for t, n in sorted(total.items())},
         }
 
-    def write_predictions(self, model: PosTagger, split: Split, config: TrainConfig, stem: Path) -> Path:
-        """``token gold predicted`` lines of ``split``, a blank line after each sentence (``<stem>.conll``)."""
-        path = stem.with_suffix(".conll")
-        write_text_atomic(path, _columns(split, tag(model, split.tokens, config.trainer.batch_size)))
-        return path
-
     def predict_file(self, model: PosTagger, vocab: dict, config: TrainConfig, path: str, fmt: str) -> list | str:
         """``text``: one sentence per line (raw or tokenised) -> ``{"tokens", "tags"}`` per line; ``conll``: a
         labelled file in the run's columns -> ``token gold predicted`` lines."""
         if fmt == "conll":
             split = self.read_split(config, "test", path)
-            return _columns(split, tag(model, split.tokens, config.trainer.batch_size))
-        from elmo_features.embed_file import read_text_lines
-
-        sentences = [tokenize(line) for line in read_text_lines(path)]
-        return [{"tokens": s, "tags": t} for s, t in zip(sentences, tag(model, sentences), strict=True)]
-
-
-def _columns(split: Split, predicted: list[list[str]]) -> str:
-    out = []
-    for tokens, gold, tags in zip(split.tokens, split.tags, predicted, strict=True):
-        out += [" ".join(row) for row in zip(tokens, gold, tags, strict=True)] + [""]
-    return "\n".join(out) + "\n"
+            return self.columns(split, self.tag(model, split.tokens, config.trainer.batch_size))
+        return self.tag_text_file(model, path)

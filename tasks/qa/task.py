@@ -24,9 +24,9 @@ from elmo_features.tokenizer import tokenize, tokenize_with_offsets
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
 from tasks.common.layers import char_vocabulary
-from tasks.common.task import Task, add_pretrained, register
+from tasks.common.task import Quickstart, Task, add_pretrained, register
 from tasks.qa.config import Config
-from tasks.qa.metric import squad_scores
+from tasks.qa.metric import best_over_gold, exact_match, gold_answers, squad_scores
 from tasks.qa.model import Bidaf
 from tasks.qa.reader import QaExample, SquadSplit, load_split, parse_squad, read_squad_json
 from tasks.qa.reader import truncate_for_training as truncate
@@ -135,6 +135,17 @@ class QaTask(Task):
     MONITOR = "f1"
     BREAKDOWN = "per_question"  # the scores per question word in evaluate's result
     PREDICT_FORMATS = ("squad",)  # `predict --format`
+    QUICKSTART = Quickstart(
+        order=2,
+        splits={"train": "train", "validation": "dev"},
+        model={"hidden": 32, "dropout": 0.1, "char_filters": 16},
+        # ELMo after the contextual BiLSTM, [GloVe; chars] before it (paper Sec. 5.2, Table 3 "output only"):
+        # at the input here, its strong person/place features stall the head on answering by type alone.
+        elmo_model={"elmo": "output"},
+        trainer={"epochs": 15, "batch_size": 16, "lr": 0.003, "patience": 4},
+        score_label="dev F1",
+        ambiguous_label="exact match, ambiguous answers",
+    )
 
     def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> SquadSplit | None:
         """A split from the config's data section (or ``source``), whole passages, every question."""
@@ -206,3 +217,11 @@ class QaTask(Task):
         """SQuAD-format JSON in (answers optional) -> ``{question_id: answer_text}``, the official format."""
         split = parse_squad(read_squad_json(path), str(path))
         return predict(model, split.examples, config.trainer.batch_size)
+
+    def quickstart_hits(self, run_dir: Path, files: dict[str, Path], ambiguous: dict) -> list[bool]:
+        """Whether the answer to each ambiguous dev question matches a gold answer exactly (SQuAD normalisation)."""
+        model, vocab, config = self.load_run(run_dir)
+        dev = files[f"{self.name}/dev"]
+        answers = self.predict_file(model, vocab, config, str(dev))
+        gold = gold_answers(json.loads(dev.read_text(encoding="utf-8")))
+        return [bool(best_over_gold(exact_match, answers[q], gold[q])) for q in ambiguous["dev"] if q in answers]

@@ -20,7 +20,7 @@ from elmo_features.errors import ElmoError
 from elmo_features.text_lines import file_lines
 from elmo_features.tokenizer import tokenize
 from tasks.common.config import TrainConfig
-from tasks.common.task import Task, add_pretrained, register
+from tasks.common.task import Quickstart, Task, add_pretrained, register
 from tasks.sentiment.config import Config
 from tasks.sentiment.metric import classification_scores, save_confusion_png
 from tasks.sentiment.model import SentimentClassifier
@@ -128,6 +128,22 @@ class SentimentTask(Task):
     MONITOR = "accuracy"
     BREAKDOWN = "per_class"  # the F1 per class in evaluate's result
     PREDICT_FORMATS = ("text", "sst", "tsv")  # `predict --format`: texts, or the labelled formats train reads
+    QUICKSTART = Quickstart(
+        order=1,
+        splits={"train": "train", "validation": "dev", "test": "test"},
+        data={"classes": 2},
+        model={
+            "head": "bilstm_attention",
+            "hidden": 64,
+            "dropout": 0.3,
+            "classifier": "mlp",
+            "classifier_hidden": [64],
+            "classifier_dropout": [0.2],
+        },
+        trainer={"epochs": 60, "batch_size": 8, "lr": 0.002, "patience": 15},  # lr 0.005 can stall at chance
+        score_label="test accuracy",
+        ambiguous_label="accuracy on negation/contrast/context",
+    )
 
     def read_split(self, config: TrainConfig, name: str, source: str | None = None) -> Split | None:
         return read_split(config, name, source)
@@ -196,3 +212,13 @@ class SentimentTask(Task):
             }
             for text, p in zip(texts, probabilities, strict=True)
         ]
+
+    def quickstart_hits(self, run_dir: Path, files: dict[str, Path], ambiguous: dict) -> list[bool]:
+        """Whether the predicted label of each ambiguous test sentence (``label<TAB>text`` lines) is its gold one."""
+        model, vocab, config = self.load_run(run_dir)
+        rows = [line.split("\t", 1) for line in files[f"{self.name}/test"].read_text(encoding="utf-8").splitlines()]
+        texts = run_dir / "test_texts.txt"
+        texts.write_text("".join(text + "\n" for _, text in rows), encoding="utf-8")
+        records = self.predict_file(model, vocab, config, str(texts))
+        labels = vocab["labels"]  # names in label-id order
+        return [records[i]["label"] == labels[int(rows[i][0])] for i in ambiguous["test"]]
