@@ -228,3 +228,32 @@ def test_a_suite_task_without_metric_needs_runs_of_one_kind_of_task(capsys):
     raw["tasks"][0]["metric"] = "f1"  # named: the runs' configs are not read here
     suite.write_text(yaml.safe_dump(raw), encoding="utf-8")
     assert load_suite(suite).tasks[0].metric == "f1"
+
+
+def test_curve_overrides_per_fraction_and_stale_runs_are_retrained(capsys):
+    suite = _ner_suite(
+        epochs=1, seeds=[0], runs={"a": {"config": "tiny.yaml"}},
+        learning_curve={"fractions": [0.5], "runs": ["a"], "set": {0.5: ["trainer.patience=7"]}},
+    )  # fmt: skip
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    curve_run = Path("out/runs/ner/a/train0.5/seed0")
+    overrides = json.loads((curve_run / "bench.json").read_text())["overrides"]
+    assert overrides[:3] == ["data.train_fraction=0.5", "trainer.patience=7", "trainer.seed=0"]
+    assert yaml.safe_load((curve_run / "config.yaml").read_text())["trainer"]["patience"] == 7
+    assert yaml.safe_load(Path("out/runs/ner/a/seed0/config.yaml").read_text())["trainer"]["patience"] == 100
+    capsys.readouterr()
+    raw = yaml.safe_load(suite.read_text())  # the suite changes under a finished run: it no longer counts as done
+    raw["tasks"][0]["learning_curve"]["set"] = {0.5: ["trainer.patience=8"]}
+    suite.write_text(yaml.safe_dump(raw))
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 0
+    assert "1 runs missing" in capsys.readouterr().err
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    err = capsys.readouterr().err
+    assert "retrained from scratch: it trained with --set data.train_fraction=0.5 trainer.patience=7" in err
+    assert "trainer.patience=8" in json.loads((curve_run / "bench.json").read_text())["overrides"]
+
+
+def test_curve_overrides_name_a_fraction(capsys):
+    suite = _ner_suite(learning_curve={"fractions": [0.5], "runs": ["a"], "set": {0.2: ["trainer.patience=7"]}})
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 2
+    assert "learning_curve: Value error, set: 0.2 is not one of the fractions (0.5)" in capsys.readouterr().err

@@ -63,7 +63,21 @@ def more_epochs(job: Job, metrics: dict[str, Any] | None) -> int | None:
 
 def is_done(job: Job, out: Path) -> bool:
     metrics = read_metrics(job.folder(out))
-    return metrics is not None and more_epochs(job, metrics) is None
+    return metrics is not None and stale(job, out) is None and more_epochs(job, metrics) is None
+
+
+def stale(job: Job, out: Path) -> str | None:
+    """Why the finished run in the job's folder is not this job's (another config or overrides), or None."""
+    path = job.folder(out) / RUN_INFO
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text(encoding="utf-8"))
+    wanted, done = job.overrides, info.get("overrides", [])
+    if info.get("config") != config_name(job.spec.config):
+        return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
+    if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
+        return f"it trained with --set {' '.join(done) or '(nothing)'}, the suite sets {' '.join(wanted) or 'nothing'}"
+    return None
 
 
 def portable_values(variables: Sequence[str]) -> list[tuple[str, str]]:
@@ -160,6 +174,9 @@ def run_suite(
     todo = [job for job in jobs(suite, only, runs) if not is_done(job, out)]
     for k, job in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
+        if not dry_run and (reason := stale(job, out)) is not None:
+            print(f"{job.folder(out)}: retrained from scratch: {reason}", file=sys.stderr)
+            shutil.rmtree(job.folder(out))
         while not dry_run and not is_done(job, out):  # again, with more epochs, while it is still improving
             run_job(job, out, suite.variables)
     return todo

@@ -15,7 +15,11 @@ A suite file::
         max_epochs: 60                 # a run whose best dev epoch is its last is resumed with twice the epochs,
                                        # up to this; past it the table flags it "still improving"
         compare: [[glove, elmo]]       # elmo - glove with a significance test (tasks.bench.stats)
-        learning_curve: {fractions: [0.01, 0.1], runs: [glove, elmo]}   # data.train_fraction runs
+        learning_curve:                # data.train_fraction runs
+          fractions: [0.01, 0.1]
+          runs: [glove, elmo]
+          set: {0.01: [trainer.patience=20, trainer.epochs=150]}   # overrides per fraction: an epoch of 1% of
+                                       # the data is 1% of the steps, so patience counted in epochs needs more
         runs:
           bow: {kind: tfidf, config: sentiment/sst5_cpu_glove6b}   # TF-IDF + logistic regression, one value
           glove: {config: ner/conll2003_glove}
@@ -51,6 +55,13 @@ class RunSpec(_Strict):
 class CurveSpec(_Strict):
     fractions: list[float] = Field(min_length=1)  # besides 1.0, which is the task's own runs
     runs: list[str] = Field(min_length=1)
+    set: dict[float, list[str]] = {}  # overrides for the runs of one fraction
+
+    @model_validator(mode="after")
+    def _set_names_fractions(self) -> CurveSpec:
+        if unknown := [f for f in self.set if f not in self.fractions]:
+            raise ValueError(f"set: {unknown[0]:g} is not one of the fractions ({', '.join(map(str, self.fractions))})")
+        return self
 
 
 class TaskSpec(_Strict):
@@ -107,6 +118,7 @@ class Job:
         out = [*self.task.set, *self.spec.set]
         if self.fraction < 1.0:
             out.append(f"data.train_fraction={self.fraction}")
+            out += self.task.learning_curve.set.get(self.fraction, []) if self.task.learning_curve else []
         return out + ([f"trainer.seed={self.seed}"] if self.seed is not None else [])
 
     def folder(self, out: Path) -> Path:
