@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import numpy as np
 import pytest
@@ -128,6 +129,29 @@ def test_char_features_dims_oov_and_padding():
     model = _tagger(char_cnn=True, chars=chars)
     assert model.lstm.input_size == model.embedder.output_dim + CharFeaturesConfig().filters
     assert model(batch)["logits"].shape == (2, 2, len(LABELS))
+
+
+def test_char_ids_equal_a_tensor_per_token():
+    """The flat-list char ids equal ids filled token by token (unknown, cut, empty tokens, empty rows)."""
+    chars = list("abcXY")
+    features = CharWordFeatures(chars, CharFeaturesConfig(max_chars=5))
+    rng = random.Random(0)
+    for _ in range(20):
+        sentences = [
+            ["".join(rng.choice("abcXYé") for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(0, 6))]
+            for _ in range(rng.randint(1, 5))
+        ]
+        batch = TokenBatch.from_tokens(sentences)
+        width = max([min(len(t), 5) for s in sentences for t in s] + [1])
+        want_ids = torch.zeros(len(sentences), batch.mask.shape[1], width, dtype=torch.long)
+        want_lengths = torch.zeros(batch.mask.shape, dtype=torch.long)
+        for row, sentence in enumerate(sentences):
+            for col, token in enumerate(sentence):
+                token = token[:5]
+                want_ids[row, col, : len(token)] = torch.tensor([features.index.get(c, 1) for c in token])
+                want_lengths[row, col] = len(token)
+        ids, lengths = features.ids(batch)
+        assert torch.equal(ids, want_ids) and torch.equal(lengths, want_lengths)
 
 
 class _Stub(TokenEmbedder):

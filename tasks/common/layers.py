@@ -12,16 +12,47 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from elmo_features.embedders import TokenBatch
 
 
-def packed_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
+def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
+    """Each row of ``x`` (B, T, D) with its first ``lengths[b]`` steps in reverse order, padding left in place
+    (its own inverse)."""
+    steps = torch.arange(x.shape[1], device=x.device)
+    n = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(steps < n, n - 1 - steps, steps)  # (B, T)
+    return x.gather(1, index.unsqueeze(2).expand_as(x))
+
+
+def masked_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
     """A batch-first ``lstm`` over the unpadded part of each row of ``x`` (B, T, D); zero at padding.
 
-    Runs in fp32 even under CPU bf16 autocast: oneDNN's bf16 LSTM fails on some packed batches
-    (all rows of equal length), and the recurrence is where bf16 rounding hurts most."""
-    lengths = mask.sum(1).cpu()
+    What ``lstm`` gives for a packed sequence, computed on the padded batch: each direction of each layer runs
+    as one fused (oneDNN on CPU) call, the backward one over each row reversed within its length, so padding
+    never reaches a real step. The packed path runs a cell per time step (3-4x slower to train on CPU). The
+    dropout between layers draws in packed order, as ``lstm`` does, so a seed gives the same masks; outputs
+    differ from the packed path only in float rounding.
+
+    Runs in fp32 even under CPU bf16 autocast: oneDNN's bf16 LSTM fails on some batches (all rows of
+    equal length), and the recurrence is where bf16 rounding hurts most."""
+    if lstm.proj_size or not lstm.batch_first:
+        raise ValueError("masked_lstm takes a batch-first LSTM without projections")
+    lengths = mask.sum(1)
+    suffixes = ["", "_reverse"] if lstm.bidirectional else [""]
     with torch.autocast("cpu", enabled=False):
-        packed = pack_padded_sequence(x.to(lstm.weight_ih_l0.dtype), lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=mask.shape[1])
-    return out
+        x = x.to(lstm.weight_ih_l0.dtype)
+        zeros = x.new_zeros(1, x.shape[0], lstm.hidden_size)
+        for layer in range(lstm.num_layers):
+            if layer and lstm.training and lstm.dropout:
+                packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+                dropped = packed._replace(data=nn.functional.dropout(packed.data, lstm.dropout))
+                x = pad_packed_sequence(dropped, batch_first=True, total_length=x.shape[1])[0]
+            outputs = []
+            for suffix in suffixes:
+                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh")
+                weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in names]
+                source = reverse_padded(x, lengths) if suffix else x
+                out = torch.lstm(source, (zeros, zeros), weights, lstm.bias, 1, 0.0, lstm.training, False, True)[0]
+                outputs.append(reverse_padded(out, lengths) if suffix else out)
+            x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+    return x.masked_fill(~mask.unsqueeze(2), 0.0)
 
 
 def masked_softmax(logits: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
@@ -33,7 +64,7 @@ def masked_softmax(logits: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
 
 
 class BiLstm(nn.Module):
-    """A batch-first bidirectional LSTM over padded sequences (packed, so padding never leaks in)."""
+    """A batch-first bidirectional LSTM over padded sequences (padding never leaks in: :func:`masked_lstm`)."""
 
     def __init__(self, input_dim: int, hidden: int, layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
@@ -44,7 +75,7 @@ class BiLstm(nn.Module):
         self.output_dim = 2 * hidden
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        return packed_lstm(self.lstm, x, mask)
+        return masked_lstm(self.lstm, x, mask)
 
 
 def char_vocabulary(sentences: Iterable[Sequence[str]]) -> list[str]:
@@ -81,16 +112,21 @@ class CharWordFeatures(nn.Module):
         self.output_dim = config.filters
 
     def ids(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
-        """Char ids (B, T, C) and token lengths in characters (B, T), 0 for padding tokens."""
-        steps = batch.mask.shape[1]
-        cut = [[token[: self.config.max_chars] for token in sentence] for sentence in batch.tokens]
-        width = max([len(token) for sentence in cut for token in sentence] + [1])
-        ids = torch.zeros(len(cut), steps, width, dtype=torch.long)
-        lengths = torch.zeros(len(cut), steps, dtype=torch.long)
-        for row, sentence in enumerate(cut):
-            for col, token in enumerate(sentence):
-                ids[row, col, : len(token)] = torch.tensor([self.index.get(c, 1) for c in token], dtype=torch.long)
-                lengths[row, col] = len(token)
+        """Char ids (B, T, C) and token lengths in characters (B, T), 0 for padding tokens (built from one
+        flat list of the batch's characters, not a tensor per token)."""
+        cut = [token[: self.config.max_chars] for sentence in batch.tokens for token in sentence]
+        counts = torch.tensor([len(token) for token in cut], dtype=torch.long)
+        flat = torch.tensor([self.index.get(c, 1) for token in cut for c in token], dtype=torch.long)
+        width = max(int(counts.max()) if len(cut) else 0, 1)
+        word = torch.repeat_interleave(torch.arange(len(cut)), counts)  # the token of each character
+        first = torch.cumsum(counts, 0) - counts  # where each token's characters start in ``flat``
+        words = torch.zeros(len(cut), width, dtype=torch.long)
+        words[word, torch.arange(len(flat)) - first[word]] = flat
+        mask = batch.mask.bool()  # each row a prefix: its real tokens, in the order of ``cut``
+        ids = torch.zeros(*mask.shape, width, dtype=torch.long)
+        lengths = torch.zeros(mask.shape, dtype=torch.long)
+        ids[mask] = words
+        lengths[mask] = counts
         return ids, lengths
 
     def forward(self, batch: TokenBatch) -> Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from elmo_features.embedders import TokenBatch, TokenEmbedder
-from tasks.common.layers import CharFeaturesConfig, CharWordFeatures, packed_lstm
+from tasks.common.layers import CharFeaturesConfig, CharWordFeatures, masked_lstm
 from tasks.ner.config import NerModel
 from tasks.ner.crf import ConditionalRandomField, allowed_transitions
 
@@ -70,7 +70,7 @@ class NerTagger(nn.Module):
         mask = batch.mask.to(vectors.device).bool()
         if bool((~mask.any(1)).any()):
             raise ValueError("every sentence in the batch needs at least one token")
-        encoded = packed_lstm(self.lstm, self.dropout(vectors), mask)
+        encoded = masked_lstm(self.lstm, self.dropout(vectors), mask)
         logits = self.projection(self.dropout(encoded))
         output = {"logits": logits, "mask": mask}
         if tags is not None:
