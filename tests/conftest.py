@@ -50,9 +50,11 @@ def hermetic(tmp_path_factory, monkeypatch):
     # an idle machine: the busy-core warning of long commands would add a line to stderr on a loaded one
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
     deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     with torch.random.fork_rng():
         yield
     torch.use_deterministic_algorithms(deterministic)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 def shared_dir() -> Path | None:

@@ -69,6 +69,14 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
+def deterministic() -> None:
+    """PyTorch's deterministic kernels, without the NaN fill of every new tensor that comes with them by default
+    (``fill_uninitialized_memory``, a check for kernels reading memory they never wrote): it cost 16% of a QA
+    training step's CPU time, and the same seed gives the same weights without it."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
+
+
 def _lightning_module(model: nn.Module, task: Task, config: TrainConfig):
     import lightning as L
 
@@ -215,7 +223,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     task = get_task(config.task.name)
     monitor = monitor_name(task)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic()
 
     built = task.build(config)  # reads and checks the data before anything is written
     fine_tuned = built.model.embedder.fine_tuned()
