@@ -132,3 +132,31 @@ def test_feature_cache_runs_the_bilm_only_before_the_first_epoch(tmp_path: Path,
 
     assert bilm_calls("cached1", 1, True) == bilm_calls("cached3", 3, True) > 0
     assert bilm_calls("live3", 3, False) > bilm_calls("live1", 1, False) > 0
+
+
+def test_adam_runs_fused_except_under_bf16() -> None:
+    """Fused Adam (one pass per tensor) steps as the plain one does, up to rounding; bf16-mixed keeps it unfused
+    (Lightning will not clip a fused optimizer's gradients: test_bf16_changes_the_arithmetic clips)."""
+    from elmo_features.embedders import build_embedder
+    from tasks.common.config import TrainerConfig
+    from tasks.common.trainer import make_optimizer
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        head = torch.nn.Linear(4, 3)
+        head.embedder = build_embedder({"type": "random", "dim": 4}, ["a", "b"])
+        return head
+
+    fused, plain = model(), model()
+    optimizers = [make_optimizer(fused, TrainerConfig()), torch.optim.Adam(plain.parameters(), lr=1e-3)]
+    assert (
+        optimizers[0].defaults["fused"] and not make_optimizer(plain, TrainerConfig(precision="bf16")).defaults["fused"]
+    )
+    for _ in range(3):
+        for net, optimizer in zip((fused, plain), optimizers, strict=True):
+            net(net.embedder.embedding.weight).pow(2).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for a, b in zip(fused.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert not torch.equal(fused.weight, model().weight)  # the steps moved it
