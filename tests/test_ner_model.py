@@ -115,14 +115,15 @@ def test_padding_invariance(char_cnn):
 def test_char_features_dims_oov_and_padding():
     chars = char_vocabulary(SENTENCES)
     features = CharWordFeatures(chars, CharFeaturesConfig(dim=5, filters=7, width=3, max_chars=4))
+    ids, lengths = features.ids(["Straße", "日本", "a"])
+    assert ids.shape == (3, 4) and lengths.tolist() == [4, 2, 1]
+    assert ids[1, :2].tolist() == [1, 1] and ids[1, 2:].tolist() == [0, 0]  # unknown characters, padding
+    assert ids[0, 0].item() == chars.index("S") + 2
     batch = TokenBatch.from_tokens([["Straße", "日本"], ["a"]])
-    ids, lengths = features.ids(batch)
-    assert ids.shape == (2, 2, 4) and lengths.tolist() == [[4, 2], [1, 0]]
-    assert ids[0, 1, :2].tolist() == [1, 1]  # unknown characters
-    assert ids[0, 0, 0].item() == chars.index("S") + 2
     out = features(batch)
     assert out.shape == (2, 2, 7) and torch.isfinite(out).all()
     assert torch.equal(out[1, 1], torch.zeros(7))  # padding token
+    assert torch.equal(features(TokenBatch.from_tokens([["", "a"]]))[0, 0], torch.zeros(7))  # an empty token
     # a token's features do not depend on longer tokens in the batch
     torch.testing.assert_close(features(TokenBatch.from_tokens([["a"]]))[0, 0], out[1, 0])
 
@@ -131,27 +132,38 @@ def test_char_features_dims_oov_and_padding():
     assert model(batch)["logits"].shape == (2, 2, len(LABELS))
 
 
-def test_char_ids_equal_a_tensor_per_token():
-    """The flat-list char ids equal ids filled token by token (unknown, cut, empty tokens, empty rows)."""
-    chars = list("abcXY")
-    features = CharWordFeatures(chars, CharFeaturesConfig(max_chars=5))
+def test_char_ids_equal_a_tensor_per_word():
+    """The flat-list char ids equal ids filled word by word (unknown, cut and empty words)."""
+    features = CharWordFeatures(list("abcXY"), CharFeaturesConfig(max_chars=5))
     rng = random.Random(0)
     for _ in range(20):
-        sentences = [
-            ["".join(rng.choice("abcXYé") for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(0, 6))]
-            for _ in range(rng.randint(1, 5))
-        ]
-        batch = TokenBatch.from_tokens(sentences)
-        width = max([min(len(t), 5) for s in sentences for t in s] + [1])
-        want_ids = torch.zeros(len(sentences), batch.mask.shape[1], width, dtype=torch.long)
-        want_lengths = torch.zeros(batch.mask.shape, dtype=torch.long)
-        for row, sentence in enumerate(sentences):
-            for col, token in enumerate(sentence):
-                token = token[:5]
-                want_ids[row, col, : len(token)] = torch.tensor([features.index.get(c, 1) for c in token])
-                want_lengths[row, col] = len(token)
-        ids, lengths = features.ids(batch)
-        assert torch.equal(ids, want_ids) and torch.equal(lengths, want_lengths)
+        words = ["".join(rng.choice("abcXYé") for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(1, 9))]
+        want = torch.zeros(len(words), max([min(len(w), 5) for w in words] + [1]), dtype=torch.long)
+        for row, word in enumerate(words):
+            want[row, : len(word[:5])] = torch.tensor([features.index.get(c, 1) for c in word[:5]], dtype=torch.long)
+        ids, lengths = features.ids(words)
+        assert torch.equal(ids, want) and lengths.tolist() == [len(w[:5]) for w in words]
+
+
+def test_char_features_of_a_batch_equal_each_token_alone():
+    """Each distinct token runs through the CNN once: the features and the gradients are those of every token
+    computed on its own (repeated, unknown, cut and empty tokens, rows of any length)."""
+    torch.manual_seed(0)
+    features = CharWordFeatures(list("abcXY"), CharFeaturesConfig(dim=4, filters=6, width=3, max_chars=5))
+    rng = random.Random(1)
+    vocabulary = ["a", "abc", "XYabcXYa", "", "é", "bb", "abcXYc"]
+    sentences = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 7))] for _ in range(5)]
+    out = features(TokenBatch.from_tokens(sentences))
+    grads = torch.autograd.grad(out.pow(2).sum(), list(features.parameters()))
+    alone = [[features(TokenBatch.from_tokens([[token]]))[0, 0] for token in sentence] for sentence in sentences]
+    want = torch.zeros_like(out)
+    for row, sentence in enumerate(alone):
+        for col, vector in enumerate(sentence):
+            want[row, col] = vector
+    torch.testing.assert_close(out, want)
+    want_grads = torch.autograd.grad(want.pow(2).sum(), list(features.parameters()))
+    for got, expected in zip(grads, want_grads, strict=True):
+        torch.testing.assert_close(got, expected)
 
 
 class _Stub(TokenEmbedder):

@@ -111,31 +111,29 @@ class CharWordFeatures(nn.Module):
         self.conv = nn.Conv1d(config.dim, config.filters, config.width, padding=config.width // 2)
         self.output_dim = config.filters
 
-    def ids(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
-        """Char ids (B, T, C) and token lengths in characters (B, T), 0 for padding tokens (built from one
-        flat list of the batch's characters, not a tensor per token)."""
-        cut = [token[: self.config.max_chars] for sentence in batch.tokens for token in sentence]
-        counts = torch.tensor([len(token) for token in cut], dtype=torch.long)
-        flat = torch.tensor([self.index.get(c, 1) for token in cut for c in token], dtype=torch.long)
-        width = max(int(counts.max()) if len(cut) else 0, 1)
-        word = torch.repeat_interleave(torch.arange(len(cut)), counts)  # the token of each character
-        first = torch.cumsum(counts, 0) - counts  # where each token's characters start in ``flat``
-        words = torch.zeros(len(cut), width, dtype=torch.long)
-        words[word, torch.arange(len(flat)) - first[word]] = flat
-        mask = batch.mask.bool()  # each row a prefix: its real tokens, in the order of ``cut``
-        ids = torch.zeros(*mask.shape, width, dtype=torch.long)
-        lengths = torch.zeros(mask.shape, dtype=torch.long)
-        ids[mask] = words
-        lengths[mask] = counts
+    def ids(self, words: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """Char ids (N, C) and lengths in characters (N,) of ``words``, cut to ``max_chars`` (built from one flat
+        list of their characters, not a tensor per word)."""
+        words = [word[: self.config.max_chars] for word in words]
+        lengths = torch.tensor([len(word) for word in words], dtype=torch.long)
+        flat = torch.tensor([self.index.get(c, 1) for word in words for c in word], dtype=torch.long)
+        word = torch.repeat_interleave(torch.arange(len(words)), lengths)  # the word of each character
+        first = torch.cumsum(lengths, 0) - lengths  # where each word's characters start in ``flat``
+        ids = torch.zeros(len(words), max([len(w) for w in words] + [1]), dtype=torch.long)
+        ids[word, torch.arange(len(flat)) - first[word]] = flat
         return ids, lengths
 
     def forward(self, batch: TokenBatch) -> Tensor:
+        """Each distinct token of the batch goes through the CNN once (a token's features depend on it alone)."""
         device = self.embedding.weight.device
-        ids, lengths = (t.to(device) for t in self.ids(batch))
-        batch_size, steps, width = ids.shape
-        chars = self.embedding(ids.view(-1, width)).transpose(1, 2)  # (B*T, dim, C)
-        conv = self.conv(chars)  # (B*T, filters, C')
-        valid = torch.arange(conv.shape[2], device=device) < lengths.view(-1, 1).clamp(min=1)
+        distinct: dict[str, int] = {}
+        tokens = [distinct.setdefault(token, len(distinct)) for sentence in batch.tokens for token in sentence]
+        ids, lengths = (t.to(device) for t in self.ids(list(distinct)))
+        conv = self.conv(self.embedding(ids).transpose(1, 2))  # (N, filters, C')
+        valid = torch.arange(conv.shape[2], device=device) < lengths.unsqueeze(1).clamp(min=1)
         pooled = conv.masked_fill(~valid.unsqueeze(1), float("-inf")).amax(dim=2)
-        features = torch.relu(pooled).view(batch_size, steps, -1)
-        return features * (lengths > 0).unsqueeze(2)
+        features = torch.relu(pooled) * (lengths > 0).unsqueeze(1)  # (N, filters); an empty token: zero
+        mask = batch.mask.to(device).bool()  # each row a prefix: its real tokens, in the order of ``tokens``
+        out = features.new_zeros(*mask.shape, features.shape[1])
+        out[mask] = features.index_select(0, torch.tensor(tokens, dtype=torch.long, device=device))
+        return out
