@@ -257,3 +257,21 @@ def test_curve_overrides_name_a_fraction(capsys):
     suite = _ner_suite(learning_curve={"fractions": [0.5], "runs": ["a"], "set": {0.2: ["trainer.patience=7"]}})
     assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 2
     assert "learning_curve: Value error, set: 0.2 is not one of the fractions (0.5)" in capsys.readouterr().err
+
+
+def test_report_warns_when_runs_come_from_several_revisions_or_machines():
+    from tasks.bench.report import provenance
+
+    suite = load_suite(_ner_suite())
+    machine = {"cpu": "AMD EPYC", "cpu_capability": "AVX512", "torch": "2.13.0+cpu"}
+    for run, seed, git in (("a", 0, "abc123"), ("a", 1, "abc123"), ("b", 0, "abc123")):
+        folder = Path(f"out/runs/ner/{run}/seed{seed}")
+        folder.mkdir(parents=True)
+        (folder / "bench.json").write_text(json.dumps({"git": git, "machine": machine}))
+    assert provenance(suite, Path("out"), suite.tasks[0]) == ""
+    (Path("out/runs/ner/b/seed0/bench.json")).write_text(
+        json.dumps({"git": "def456", "machine": {**machine, "cpu_capability": "AVX2"}})
+    )
+    warning = provenance(suite, Path("out"), suite.tasks[0])
+    assert "**The runs come from 2 code revisions** (`abc123`: 2, `def456`: 1)" in warning
+    assert "**The runs come from 2 machines** (`AMD EPYC (AVX2, torch 2.13.0+cpu)`: 1, " in warning

@@ -242,6 +242,29 @@ def _total_time(suite: Suite, out: Path) -> tuple[float, float, int]:
     return cpu, wall, count
 
 
+def provenance(suite: Suite, out: Path, task: TaskSpec) -> str:
+    """A warning when the task's finished runs come from more than one code revision or CPU (they round
+    differently, so their numbers do not compare exactly), else ``""``."""
+    revisions: dict[str, int] = {}
+    cpus: dict[str, int] = {}
+    for job in jobs(suite, task.name):
+        path = job.folder(out) / RUN_INFO
+        if path.is_file():
+            info = json.loads(path.read_text(encoding="utf-8"))
+            revisions[info.get("git", "unknown")] = revisions.get(info.get("git", "unknown"), 0) + 1
+            machine = info.get("machine") or {}
+            cpu = f"{machine.get('cpu', '?')} ({machine.get('cpu_capability', '?')}, torch {machine.get('torch', '?')})"
+            cpus[cpu] = cpus.get(cpu, 0) + 1
+    lines = [
+        f"**The runs come from {len(found)} {what}** ({', '.join(f'`{k}`: {n}' for k, n in sorted(found.items()))}): "
+        "they round differently, so their numbers do not compare exactly; re-run the odd ones to compare like with "
+        "like.\n"
+        for found, what in ((revisions, "code revisions"), (cpus, "machines"))
+        if len(found) > 1
+    ]
+    return "\n".join(lines)
+
+
 def task_report(suite: Suite, out: Path, task: TaskSpec) -> list[str]:
     """Write the task's tables and plots into ``out``; its section of the README."""
     table, text, runs_main = [], [], []
@@ -260,6 +283,8 @@ def task_report(suite: Suite, out: Path, task: TaskSpec) -> list[str]:
     if not table:
         return [f"## {task.name}", "", "No finished runs yet.", ""]
     body = "\n".join(text)
+    if warning := provenance(suite, out, task):
+        body += "\n" + warning
     if diffs:
         body += "\nSignificance:\n\n" + "".join(f"- {d['metric']}: {d['compare']} = {d['text']}\n" for d in diffs)
         write_csv_atomic(out / f"{task.name}_compare.csv", [{k: v for k, v in d.items() if k != "text"} for d in diffs],
