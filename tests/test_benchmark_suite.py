@@ -275,3 +275,24 @@ def test_report_warns_when_runs_come_from_several_revisions_or_machines():
     warning = provenance(suite, Path("out"), suite.tasks[0])
     assert "**The runs come from 2 code revisions** (`abc123`: 2, `def456`: 1)" in warning
     assert "**The runs come from 2 machines** (`AMD EPYC (AVX2, torch 2.13.0+cpu)`: 1, " in warning
+
+
+def test_a_run_that_hit_its_epoch_cap_before_its_patience_ran_out_is_still_improving():
+    from tasks.bench.runner import still_improving
+
+    capped = {"dev": {"f1": 89.0}, "epochs": 30, "best_epoch": 28, "stopped_early": False}
+    assert still_improving(capped)  # best 2 epochs before the cap, patience 3: early stopping never decided
+    assert not still_improving({**capped, "stopped_early": True})
+    assert still_improving({"dev": {}, "epochs": 5, "best_epoch": 5})  # older runs: best epoch = last epoch
+    assert not still_improving({"dev": {}, "epochs": 5, "best_epoch": 3})
+    assert not still_improving({"epochs": 5, "best_epoch": 5})  # no dev set: nothing to stop on
+
+
+def test_trainer_records_whether_early_stopping_ended_the_run():
+    _ner_suite()
+    assert main(["train", "tiny.yaml", "-o", "capped", "--set", "trainer.epochs=2"]) == 0
+    assert json.loads(Path("capped/metrics.json").read_text())["stopped_early"] is False
+    args = ["--set", "trainer.epochs=40", "--set", "trainer.patience=1", "--set", "trainer.lr=1e-12"]  # frozen
+    assert main(["train", "tiny.yaml", "-o", "stopped", *args]) == 0
+    metrics = json.loads(Path("stopped/metrics.json").read_text())
+    assert metrics["stopped_early"] is True and metrics["epochs"] < 40

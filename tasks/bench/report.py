@@ -55,7 +55,8 @@ def mix_weights(model_file: Path) -> list[list[float]]:
 
 def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, fraction: float = 1.0):
     """The finished runs of ``task`` at ``fraction`` (runs without any finished seed are left out), scored by
-    ``metric`` (default: the task's). A run whose best dev epoch is its last is kept apart as still improving."""
+    ``metric`` (default: the task's). A run that ended at its epoch cap, not by early stopping, is kept apart as
+    still improving."""
     metric = metric or task.metric
     found: dict[str, RunScores] = {}
     for job in jobs(suite, task.name):
@@ -326,7 +327,8 @@ def write_report(suite: Suite, out: Path, command: str = "") -> Path:
         f"Total over {count} finished runs: CPU time {cpu / 3600:.2f} h, wall time {wall / 3600:.2f} h "
         "(each run's own `bench.json` holds its git revision, machine, command overrides and times).",
         "",
-        "A run whose best dev epoch is its last is resumed with more epochs up to the task's `max_epochs`; past that "
+        "A run that ended at its epoch cap rather than by early stopping is resumed with more epochs up to the "
+        "task's `max_epochs`; past that "
         "it is listed under 'still improving' and left out of the mean. Differences between runs: paired bootstrap "
         "over test items where the runs keep test predictions with gold labels, else a paired t-test over seeds; "
         "each line says which.",

@@ -1,5 +1,5 @@
 """Run what a suite is missing: finished runs are reused, killed ones resumed from their checkpoint, and a run
-whose best dev epoch is its last is resumed with more epochs (up to the task's ``max_epochs``).
+that ended at its epoch cap rather than by early stopping is resumed with more epochs (up to the task's ``max_epochs``).
 
 Every run folder gets ``bench.json`` (the config name and overrides that re-run it, wall and CPU time, git
 revision, machine) and ``epochs.csv`` (the per-epoch log). The files meant to be committed (``bench.json``,
@@ -49,8 +49,13 @@ def read_metrics(folder: Path) -> dict[str, Any] | None:
 
 
 def still_improving(metrics: dict[str, Any]) -> bool:
-    """The run's best dev epoch is its last: it stopped at its epoch cap, not by early stopping."""
-    return "best_epoch" in metrics and "dev" in metrics and metrics["best_epoch"] >= metrics["epochs"]
+    """The run ended at its epoch cap, not by early stopping: its patience had not run out (runs from before
+    ``stopped_early`` was recorded: its best dev epoch is its last)."""
+    if "best_epoch" not in metrics or "dev" not in metrics:
+        return False
+    if "stopped_early" in metrics:
+        return not metrics["stopped_early"]
+    return metrics["best_epoch"] >= metrics["epochs"]
 
 
 def more_epochs(job: Job, metrics: dict[str, Any] | None) -> int | None:

@@ -12,8 +12,9 @@ A suite file::
         baseline: glove                # what error reductions are measured against
         paper: {glove: 90.15, elmo: 92.22}
         extra_metrics: []              # more test scores to report (QA: [em])
-        max_epochs: 60                 # a run whose best dev epoch is its last is resumed with twice the epochs,
-                                       # up to this; past it the table flags it "still improving"
+        max_epochs: 60                 # a run that ended at its epoch cap (not by early stopping) is resumed
+                                       # with twice the epochs, up to this; past it the table flags it
+                                       # "still improving"
         compare: [[glove, elmo]]       # elmo - glove with a significance test (tasks.bench.stats)
         learning_curve:                # data.train_fraction runs
           fractions: [0.01, 0.1]

@@ -10,7 +10,7 @@ epoch, and then evaluates the best weights on the validation and test splits. Th
     checkpoints/      best.ckpt (by the validation score) and last.ckpt (for --resume)
     logs/metrics.csv  per-epoch train loss and validation score (Lightning's CSVLogger)
     model.pt          the best weights as a plain state dict (read with weights_only=True)
-    metrics.json      {"dev": scores, "test": scores, "epochs": N, "best_epoch": k, ...}
+    metrics.json      {"dev": scores, "test": scores, "epochs": N, "best_epoch": k, "stopped_early": bool, ...}
 
 ``trainer.devices: N`` (N > 1) trains with DDP over N processes (gloo on CPU): Lightning starts
 the other processes by running the same command again; under ``torchrun`` it joins the group
@@ -253,10 +253,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
     # last.ckpt after every epoch (what --resume continues from); best.ckpt when the dev score improves
     callbacks: list = [ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **folder)]
-    checkpoint = None
+    checkpoint = early = None
     if has_dev:
         checkpoint = ModelCheckpoint(filename="best", monitor=monitor, mode="max", save_top_k=1, **folder)
-        callbacks += [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)]
+        early = EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)
+        callbacks += [checkpoint, early]
     callbacks += [ProgressLines()] + ([StderrBar()] if show_bar(quiet) else [])
     if fine_tuned:
         callbacks.append(_frozen_warm_up(built.model))
@@ -329,6 +330,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         metrics["scale"] = "percent"  # every task's scores (F1, accuracy, EM) are 0-100
         metrics["epochs"] = int(trainer.current_epoch)
         metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
+        metrics["stopped_early"] = bool(early is not None and early.stopped_epoch > 0)  # else: the epoch cap
         metrics["global_step"] = int(trainer.global_step)
         metrics["resumed_from"] = resumed_from  # epochs done before this process, on --resume
         metrics["devices"] = devices
