@@ -244,8 +244,8 @@ def _total_time(suite: Suite, out: Path) -> tuple[float, float, int]:
 
 
 def provenance(suite: Suite, out: Path, task: TaskSpec) -> str:
-    """A warning when the task's finished runs come from more than one code revision or CPU (they round
-    differently, so their numbers do not compare exactly), else ``""``."""
+    """A warning when the task's finished runs come from more than one code revision or CPU (either can change
+    the rounding, and with it the scores), else ``""``."""
     revisions: dict[str, int] = {}
     cpus: dict[str, int] = {}
     for job in jobs(suite, task.name):
@@ -258,8 +258,8 @@ def provenance(suite: Suite, out: Path, task: TaskSpec) -> str:
             cpus[cpu] = cpus.get(cpu, 0) + 1
     lines = [
         f"**The runs come from {len(found)} {what}** ({', '.join(f'`{k}`: {n}' for k, n in sorted(found.items()))}): "
-        "they round differently, so their numbers do not compare exactly; re-run the odd ones to compare like with "
-        "like.\n"
+        "a code or CPU change can change the rounding and with it the scores; check that the revisions do not "
+        "differ in numerics, or re-run the odd runs to compare like with like.\n"
         for found, what in ((revisions, "code revisions"), (cpus, "machines"))
         if len(found) > 1
     ]
