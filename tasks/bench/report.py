@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,16 +247,16 @@ def _total_time(suite: Suite, out: Path) -> tuple[float, float, int]:
 def provenance(suite: Suite, out: Path, task: TaskSpec) -> str:
     """A warning when the task's finished runs come from more than one code revision or CPU (either can change
     the rounding, and with it the scores), else ``""``."""
-    revisions: dict[str, int] = {}
-    cpus: dict[str, int] = {}
+    revisions: Counter[str] = Counter()
+    cpus: Counter[str] = Counter()
     for job in jobs(suite, task.name):
         path = job.folder(out) / RUN_INFO
         if path.is_file():
             info = json.loads(path.read_text(encoding="utf-8"))
-            revisions[info.get("git", "unknown")] = revisions.get(info.get("git", "unknown"), 0) + 1
             machine = info.get("machine") or {}
-            cpu = f"{machine.get('cpu', '?')} ({machine.get('cpu_capability', '?')}, torch {machine.get('torch', '?')})"
-            cpus[cpu] = cpus.get(cpu, 0) + 1
+            revisions[info.get("git", "unknown")] += 1
+            capability, torch_version = machine.get("cpu_capability", "?"), machine.get("torch", "?")
+            cpus[f"{machine.get('cpu', '?')} ({capability}, torch {torch_version})"] += 1
     lines = [
         f"**The runs come from {len(found)} {what}** ({', '.join(f'`{k}`: {n}' for k, n in sorted(found.items()))}): "
         "a code or CPU change can change the rounding and with it the scores; check that the revisions do not "

@@ -36,6 +36,7 @@ def masked_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
         raise ValueError("masked_lstm takes a batch-first LSTM without projections")
     lengths = mask.sum(1)
     suffixes = ["", "_reverse"] if lstm.bidirectional else [""]
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh")
     with torch.autocast("cpu", enabled=False):
         x = x.to(lstm.weight_ih_l0.dtype)
         zeros = x.new_zeros(1, x.shape[0], lstm.hidden_size)
@@ -46,7 +47,6 @@ def masked_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
                 x = pad_packed_sequence(dropped, batch_first=True, total_length=x.shape[1])[0]
             outputs = []
             for suffix in suffixes:
-                names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if lstm.bias else ("weight_ih", "weight_hh")
                 weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in names]
                 source = reverse_padded(x, lengths) if suffix else x
                 out = torch.lstm(source, (zeros, zeros), weights, lstm.bias, 1, 0.0, lstm.training, False, True)[0]
