@@ -22,7 +22,7 @@ from tasks.common.config import (
 )
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-NER_FILES = sorted(p for p in (REPO_CONFIGS / "ner").glob("*.yaml") if "_cpu_" not in p.name)  # the paper recipes
+NER_FILES = sorted(p for p in (REPO_CONFIGS / "ner").glob("*.yaml") if "_cpu_" not in p.name)  # full size
 
 MINIMAL = {
     "name": "tiny",
@@ -58,10 +58,10 @@ def error_of(call, *args, **kwargs) -> str:
 # ---------------------------------------------------------------------------- built-in files
 def test_the_ner_configs_exist():
     assert [p.stem for p in NER_FILES] == [
-        "conll2003_elmo",
-        "conll2003_elmo_finetune",
-        "conll2003_glove",
-        "conll2003_word2vec",
+        "conll2003_elmo_finetune",  # full data, for a GPU; not the paper's recipe
+        "conll2003_elmo_paper",
+        "conll2003_glove_paper",
+        "conll2003_word2vec_paper",
     ]
     cpu = sorted(p.stem for p in (REPO_CONFIGS / "ner").glob("*_cpu_*.yaml"))  # the benchmark suite's CPU sizes
     assert cpu == ["conll2003_cpu_elmo", "conll2003_cpu_glove6b"]
@@ -78,7 +78,7 @@ def test_ner_configs_load_and_validate_without_opening_files(path, dummy_env):
 
 
 def test_elmo_config_is_glove_concatenated_with_elmo(dummy_env):
-    embedder = load_config("ner/conll2003_elmo").embedder  # typed: the registered embedders' union
+    embedder = load_config("ner/conll2003_elmo_paper").embedder  # typed: the registered embedders' union
     glove, elmo = embedder.parts
     assert embedder.type == "concat" and glove.type == "glove" and elmo.type == "elmo"
     assert glove.path == [f"{dummy_env}/no-glove.txt", f"{dummy_env}/no-data/glove/glove.6B.50d.txt.gz"]
@@ -88,17 +88,17 @@ def test_elmo_config_is_glove_concatenated_with_elmo(dummy_env):
 def test_nested_default_used_when_variable_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GLOVE_PATH", raising=False)
-    assert load_config("ner/conll2003_glove").embedder.path == [
+    assert load_config("ner/conll2003_glove_paper").embedder.path == [
         f"{tmp_path}/glove/glove.6B.100d.txt",
         f"{tmp_path}/glove/glove.6B.50d.txt.gz",  # the GloVe file DATA_DIR has, when the 100d one is absent
     ]
 
 
 def test_builtin_names_resolve_and_missing_lists_them(dummy_env):
-    assert {"ner/conll2003_glove", "ner/conll2003_word2vec", "ner/conll2003_elmo"} <= set(builtin_configs())
-    assert load_config("ner/conll2003_glove.yaml").embedder.type == "glove"
+    assert {f"ner/conll2003_{e}_paper" for e in ("glove", "word2vec", "elmo")} <= set(builtin_configs())
+    assert load_config("ner/conll2003_glove_paper.yaml").embedder.type == "glove"
     message = error_of(load_config, "ner/conll2003_glvoe")
-    assert "ner/conll2003_glvoe" in message and "ner/conll2003_glove" in message
+    assert "ner/conll2003_glvoe" in message and "ner/conll2003_glove_paper" in message
 
 
 def test_builtin_search_list_includes_package_data_folder(monkeypatch, tmp_path, dummy_env):
@@ -111,7 +111,7 @@ def test_builtin_search_list_includes_package_data_folder(monkeypatch, tmp_path,
 
 
 def test_dump_round_trips(dummy_env, tmp_path):
-    config = load_config("ner/conll2003_elmo", ["trainer.epochs=3"])
+    config = load_config("ner/conll2003_elmo_paper", ["trainer.epochs=3"])
     text = dump_config(config)
     assert "${" not in text and "precision: '32'" in text
     assert load_config(write(tmp_path, text)) == config
@@ -245,7 +245,7 @@ def test_overrides_nested_list_and_new_section():
 
 
 def test_override_list_values_and_list_items(dummy_env):
-    config = load_config("ner/conll2003_elmo", ["embedder.parts.1.dropout=0.25", "embedder.parts.-1.l2=0"])
+    config = load_config("ner/conll2003_elmo_paper", ["embedder.parts.1.dropout=0.25", "embedder.parts.-1.l2=0"])
     assert config.embedder.parts[1].dropout == 0.25 and config.embedder.parts[1].l2 == 0
     raw = apply_overrides({"embedder": {"type": "concat", "parts": []}}, ["embedder.parts=[{type: glove}]"])
     assert raw["embedder"]["parts"] == [{"type": "glove"}]
@@ -253,15 +253,19 @@ def test_override_list_values_and_list_items(dummy_env):
 
 def test_set_walks_the_schema_into_list_items_by_their_type(dummy_env):
     """A list item's keys are those of the embedder its ``type`` names (the schema's union, not a marker)."""
-    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.1.top_only=true"])
+    message = error_of(load_config, "ner/conll2003_elmo_paper", ["embedder.parts.1.top_only=true"])
     assert "unknown key 'top_only' in embedder.parts.1" in message and "layer_norm" in message
-    assert "did you mean 'trainable'?" in error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.trainabel=1"])
-    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.path.x=1"])
-    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_glove", ["trainer.lr.x=1"])
+    assert "did you mean 'trainable'?" in error_of(
+        load_config, "ner/conll2003_elmo_paper", ["embedder.parts.0.trainabel=1"]
+    )
+    assert "is a value, not a section" in error_of(
+        load_config, "ner/conll2003_elmo_paper", ["embedder.parts.0.path.x=1"]
+    )
+    assert "is a value, not a section" in error_of(load_config, "ner/conll2003_glove_paper", ["trainer.lr.x=1"])
 
 
 def test_override_list_value_that_fails_validation_is_a_type_error(dummy_env):
-    message = error_of(load_config, "ner/conll2003_elmo", ["embedder.parts.0.format=[a, b]"])
+    message = error_of(load_config, "ner/conll2003_elmo_paper", ["embedder.parts.0.format=[a, b]"])
     assert "embedder.parts[0].format: Input should be a valid string" in message
 
 
@@ -281,17 +285,17 @@ def test_override_list_value_that_fails_validation_is_a_type_error(dummy_env):
     ],
 )
 def test_bad_overrides(dummy_env, override, expected):
-    assert expected in error_of(load_config, "ner/conll2003_elmo", [override])
+    assert expected in error_of(load_config, "ner/conll2003_elmo_paper", [override])
 
 
 def test_override_type_error_is_reported_by_validation(dummy_env):
-    message = error_of(load_config, "ner/conll2003_glove", ["trainer.batch_size=lots"])
-    assert message.startswith("ner/conll2003_glove: trainer.batch_size: Input should be a valid integer")
+    message = error_of(load_config, "ner/conll2003_glove_paper", ["trainer.batch_size=lots"])
+    assert message.startswith("ner/conll2003_glove_paper: trainer.batch_size: Input should be a valid integer")
 
 
 def test_override_values_may_use_variables(monkeypatch, dummy_env):
     monkeypatch.setenv("MY_VECTORS", "/v/mine.txt")
-    assert load_config("ner/conll2003_glove", ["embedder.path=${MY_VECTORS}"]).embedder.path == "/v/mine.txt"
+    assert load_config("ner/conll2003_glove_paper", ["embedder.path=${MY_VECTORS}"]).embedder.path == "/v/mine.txt"
 
 
 def test_embedder_keys_follow_the_type_being_set():

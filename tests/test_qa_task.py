@@ -183,13 +183,13 @@ def test_refusals(tmp_path, capsys):
     assert "not a finished run folder" in last_error(capsys)
 
 
-@pytest.mark.parametrize("size", ["", "cpu_"])
+@pytest.mark.parametrize("size", ["paper", "cpu"])
 @pytest.mark.parametrize("vectors", ["glove", "word2vec", "elmo"])
 def test_builtin_configs_validate(size, vectors, monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    config = load_config(f"qa/squad_{size}{vectors}")
+    config = load_config(f"qa/squad_{vectors}_paper" if size == "paper" else f"qa/squad_cpu_{vectors}")
     assert config.task.name == "qa" and config.data.train == f"{tmp_path}/squad/train-v1.1.json"
-    assert config.data.train_subset == (10000 if size else None)
+    assert config.data.train_subset == (10000 if size == "cpu" else None)
     assert config.model.elmo == ("both" if vectors == "elmo" else "input")
 
 

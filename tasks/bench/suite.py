@@ -23,9 +23,9 @@ A suite file::
                                        # the data is 1% of the steps, so patience counted in epochs needs more
         runs:
           bow: {kind: tfidf, config: sentiment/sst5_cpu_glove6b}   # TF-IDF + logistic regression, one value
-          glove: {config: ner/conll2003_glove}
-          elmo: {config: ner/conll2003_elmo}
-          elmo_ln: {config: ner/conll2003_elmo, set: [embedder.parts.1.layer_norm=true]}
+          glove: {config: ner/conll2003_glove_paper}
+          elmo: {config: ner/conll2003_elmo_paper}
+          elmo_ln: {config: ner/conll2003_elmo_paper, set: [embedder.parts.1.layer_norm=true]}
 
 Run folders are ``OUT/runs/<task>/<run>/seed<k>`` (a ``tfidf`` run: ``OUT/runs/<task>/<run>``, it has no seed;
 a learning-curve run: ``OUT/runs/<task>/<run>/train<fraction>/seed<k>``).

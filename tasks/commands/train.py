@@ -15,10 +15,10 @@ def add_parser(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train a task model from a config into a run folder",
-        description="CONFIG is a YAML file or a built-in name such as ner/conll2003_glove. The run folder gets "
+        description="CONFIG is a YAML file or a built-in name such as ner/conll2003_glove_paper. The run folder gets "
         "config.yaml, vocab.json, checkpoints/, metrics.csv, model.pt and metrics.json.",
     )
-    train.add_argument("config", metavar="CONFIG", help="config file or built-in name (e.g. ner/conll2003_glove)")
+    train.add_argument("config", metavar="CONFIG", help="config file or built-in name (e.g. ner/conll2003_glove_paper)")
     train.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (new or empty)")
     train.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. trainer.epochs=5"

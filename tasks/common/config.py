@@ -1,6 +1,6 @@
 """Training configs: YAML files, validated, with ``${VAR}`` expansion and ``--set a.b=value`` overrides.
 
-``load_config("ner/conll2003_elmo", ["trainer.epochs=5"])`` reads a built-in (or any path), applies
+``load_config("ner/conll2003_elmo_paper", ["trainer.epochs=5"])`` reads a built-in (or any path), applies
 the overrides, expands environment variables and validates; every problem is a one-line
 :class:`ElmoError` naming the file and the key, with the closest valid key when one was misspelt.
 
@@ -281,7 +281,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def builtin_configs() -> list[str]:
-    """Names of the built-in configs, e.g. ``ner/conll2003_elmo``."""
+    """Names of the built-in configs, e.g. ``ner/conll2003_elmo_paper``."""
     found = (p.relative_to(d) for d in CONFIG_DIRS if d.is_dir() for p in d.rglob("*.yaml"))
     return sorted({p.with_suffix("").as_posix() for p in found})
 
