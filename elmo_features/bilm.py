@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from elmo_features.chars import BOS_TOKEN, EOS_TOKEN, MAX_CHARS, N_CHARACTERS, PAD_CHAR, token_length, token_to_ids
 from elmo_features.options import BiLMOptions
@@ -27,6 +28,18 @@ StateMode = Literal["stateless", "stateful", "warm"]
 STATE_MODES: tuple[str, ...] = ("stateless", "stateful", "warm")
 FORGET_BIAS = 1.0  # added to the official forget-gate bias on loading (TF's forget_bias); exports subtract it
 DEFAULT_STATE: StateMode = "warm"
+
+_optimizer_steps = 0  # every optimizer step in this process
+
+
+def _count_optimizer_step(optimizer, args, kwargs) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
+
+
+# A fused optimizer (``torch.optim.Adam(fused=True)``) updates the weights without bumping their version
+# counters, so a trainable biLM also counts optimizer steps to know when its caches went stale.
+register_optimizer_step_post_hook(_count_optimizer_step)
 
 # Read once through the biLM (stateful, batch 1) to reach the fixed `warm` start state.
 WARM_UP_TEXT = """\
@@ -229,9 +242,12 @@ class BiLM(nn.Module):
         return state
 
     def _drop_stale_caches(self) -> None:
-        """Forget the token vectors and the warm state when the weights changed since they were computed
-        (an optimizer step or a loaded state dict bumps a parameter's version)."""
-        version = tuple(p._version for p in self.parameters())
+        """Forget the token vectors and the warm state when the weights changed since they were computed: a
+        loaded state dict or an in-place update bumps a parameter's version, and while any weight is trainable
+        every optimizer step counts as a change (fused optimizers leave the versions as they were)."""
+        params = list(self.parameters())
+        trainable = any(p.requires_grad for p in params)
+        version = (*(p._version for p in params), _optimizer_steps if trainable else -1)
         if version != self._weights_version:
             self.token_cache.clear()
             self._warm = None

@@ -170,3 +170,19 @@ def test_changed_weights_drop_the_token_cache_and_warm_state(tiny_files):
     fresh = BiLM.from_files(*tiny_files)
     fresh.load_state_dict(bilm.state_dict())
     torch.testing.assert_close(bilm(SENTENCES)[0], fresh(SENTENCES)[0], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_an_optimizer_step_drops_the_token_cache_and_warm_state(tiny_files, fused):
+    """A fused Adam step (the trainer's optimizer) leaves the weights' version counters as they were: validation
+    between steps of a fine-tuned biLM must still see features of the current weights, not cached old ones."""
+    bilm = BiLM.from_files(*tiny_files).requires_grad_(True)
+    with torch.no_grad():
+        bilm(SENTENCES)  # fills the token cache and the warm state, as a validation pass does
+    optimizer = torch.optim.Adam(bilm.parameters(), lr=0.05, fused=fused)
+    bilm(SENTENCES)[0].pow(2).sum().backward()
+    optimizer.step()
+    fresh = BiLM.from_files(*tiny_files)
+    fresh.load_state_dict(bilm.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(bilm(SENTENCES)[0], fresh(SENTENCES)[0], atol=1e-6, rtol=0)
