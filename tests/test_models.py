@@ -73,12 +73,13 @@ def test_a_published_model_loads_by_name_offline(tmp_path, monkeypatch, tiny_fil
         resolve("half")
 
 
-def test_the_project_s_published_bilm_loads_by_name_offline(monkeypatch):
-    """models/en-mini-17m is committed: it resolves by name with no network and runs."""
+@pytest.mark.parametrize("name", ["en-mini-17m", "en-mini-17m-v2"])
+def test_the_project_s_published_bilms_load_by_name_offline(monkeypatch, name):
+    """models/<name> is committed: it resolves by name with no network and runs."""
     from elmo_features.bilm import BiLM
 
     monkeypatch.setenv("ELMO_TASKS_OFFLINE", "1")
-    options, weights = resolve("en-mini-17m")
-    assert options.parent.name == "en-mini-17m" and weights.stat().st_size <= 25 * 2**20
+    options, weights = resolve(name)
+    assert options.parent.name == name and weights.stat().st_size <= 25 * 2**20
     layers, mask = BiLM.from_files(options, weights, state="stateless")([["The", "bank", "raised", "rates", "."]])
     assert layers.shape == (3, 1, 5, 256) and mask.all() and bool(layers.isfinite().all())
