@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from elmo_features.atomic import write_csv_atomic
-from tasks.bench.runner import RUN_INFO, read_metrics, still_improving
+from tasks.bench.runner import read_info, read_metrics, still_improving
 from tasks.bench.stats import compare, predictions_file
 from tasks.bench.suite import Suite, TaskSpec, jobs
 
@@ -77,8 +77,7 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
         entry.scores.append(value)
         entry.seeds.append(seed)
         entry.predictions[seed] = predictions_file(folder)
-        if (folder / RUN_INFO).is_file():
-            info = json.loads((folder / RUN_INFO).read_text(encoding="utf-8"))
+        if info := read_info(folder):
             entry.wall_s.append(info["wall_s"])
             if info.get("epochs") and not info.get("resumed"):
                 entry.epoch_s.append(info["wall_s"] / info["epochs"])
@@ -237,9 +236,7 @@ def _total_time(suite: Suite, out: Path) -> tuple[float, float, int]:
     cpu = wall = 0.0
     count = 0
     for job in jobs(suite):
-        path = job.folder(out) / RUN_INFO
-        if path.is_file():
-            info = json.loads(path.read_text(encoding="utf-8"))
+        if info := read_info(job.folder(out)):
             cpu, wall, count = cpu + info.get("cpu_s", 0.0), wall + info.get("wall_s", 0.0), count + 1
     return cpu, wall, count
 
@@ -250,9 +247,7 @@ def provenance(suite: Suite, out: Path, task: TaskSpec) -> str:
     revisions: Counter[str] = Counter()
     cpus: Counter[str] = Counter()
     for job in jobs(suite, task.name):
-        path = job.folder(out) / RUN_INFO
-        if path.is_file():
-            info = json.loads(path.read_text(encoding="utf-8"))
+        if info := read_info(job.folder(out)):
             machine = info.get("machine") or {}
             revisions[info.get("git", "unknown")] += 1
             capability, torch_version = machine.get("cpu_capability", "?"), machine.get("torch", "?")

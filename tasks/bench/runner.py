@@ -48,6 +48,12 @@ def read_metrics(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def read_info(folder: Path) -> dict[str, Any] | None:
+    """The run's ``bench.json``, or None before the harness wrote it."""
+    path = folder / RUN_INFO
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def still_improving(metrics: dict[str, Any]) -> bool:
     """The run ended at its epoch cap, not by early stopping: its patience had not run out (runs from before
     ``stopped_early`` was recorded: its best dev epoch is its last)."""
@@ -73,10 +79,9 @@ def is_done(job: Job, out: Path) -> bool:
 
 def stale(job: Job, out: Path) -> str | None:
     """Why the finished run in the job's folder is not this job's (another config or overrides), or None."""
-    path = job.folder(out) / RUN_INFO
-    if not path.is_file():
+    info = read_info(job.folder(out))
+    if info is None:
         return None
-    info = json.loads(path.read_text(encoding="utf-8"))
     wanted, done = job.overrides, info.get("overrides", [])
     if info.get("config") != config_name(job.spec.config):
         return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
