@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from elmo_features.bilm import CharCNN
+from elmo_features.bilm import CharCNN, lstm_cell
 from elmo_features.chars import BOS_TOKEN, EOS_TOKEN, token_length, tokens_to_ids
 from elmo_features.options import BiLMOptions
 from elmo_features.pretrain.corpus import Batch
@@ -72,21 +72,20 @@ class BidirectionalLM(nn.Module):
         """inputs (2, T, B, P) -> outputs (2, T, B, P), final h, c. Every row runs every step."""
         _, steps, rows, p = inputs.shape
         cells = self.options.cell_dim
-        cell_clip, proj_clip = self.options.cell_clip, self.options.proj_clip
+        proj_clip = self.options.proj_clip
+        scale = torch.ones(4 * cells, device=inputs.device)
+        scale[3 * cells :] = 2.0  # the j block doubled, as lstm_cell takes it
         bias = self.bias[layer].clone()
         bias[..., cells : 2 * cells] += FORGET_BIAS
-        gates_in = torch.baddbmm(bias, inputs.reshape(2, steps * rows, p), self.w_input[layer])
+        gates_in = torch.baddbmm(bias * scale, inputs.reshape(2, steps * rows, p), self.w_input[layer] * scale)
         # unbind, not gates_in[:, t]: each slice's backward would write a zero tensor of the full size
         per_step = gates_in.view(2, steps, rows, 4 * cells).unbind(1)
-        w_state, w_proj = self.w_state[layer].transpose(1, 2), self.w_proj[layer].transpose(1, 2)
+        w_state = (self.w_state[layer] * scale.unsqueeze(1)).transpose(1, 2)
+        w_proj = self.w_proj[layer].transpose(1, 2)
         outputs = []
         for t in range(steps):
-            gates = torch.baddbmm(per_step[t], h, w_state)
-            i, f, o = torch.sigmoid(gates[..., : 3 * cells]).chunk(3, dim=-1)
-            c = f * c + i * torch.tanh(gates[..., 3 * cells :])
-            if cell_clip:
-                c = c.clamp(-cell_clip, cell_clip)
-            h = torch.bmm(o * torch.tanh(c), w_proj)
+            hidden, c = lstm_cell(torch.baddbmm(per_step[t], h, w_state), c, self.options.cell_clip)
+            h = torch.bmm(hidden, w_proj)
             if proj_clip:
                 h = h.clamp(-proj_clip, proj_clip)
             outputs.append(h)
