@@ -10,14 +10,15 @@ LSTM state reset (stateless) before every batch; one untimed warm-up batch (the 
 tokens/s = tokens (without <S>/</S>) / seconds; peak RSS = ru_maxrss at the end of the process.
 """
 import sys, os, json, time, resource, subprocess
-D = '/tmp/allennlp_baseline/'
+D = os.path.dirname(os.path.abspath(__file__)) + '/'  # where the scripts live (README: /tmp/allennlp_baseline)
+SHARED = os.environ.get('ELMO_SHARED') or sys.exit('set ELMO_SHARED to the shared folder (holding data/ and fixtures/)')
 sys.path.insert(0, D + 'stubs')
 import allennlp_env  # noqa: F401  (stubs heavy deps that _ElmoBiLm does not use)
 
-TRAIN = '/work/shared/data/conll2003/train.txt'
+TRAIN = SHARED + '/data/conll2003/train.txt'
 ARCHS = {
-    'small': ('/work/shared/fixtures/elmo-small-random/small_random_options.json',
-              '/work/shared/fixtures/elmo-small-random/small_random_weights.hdf5'),
+    'small': (SHARED + '/fixtures/elmo-small-random/small_random_options.json',
+              SHARED + '/fixtures/elmo-small-random/small_random_weights.hdf5'),
     'original': (D + 'original_options.json', D + 'original_weights.hdf5'),
 }
 THREADS = 2

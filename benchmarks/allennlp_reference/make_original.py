@@ -1,6 +1,6 @@
 """Random weights for the official 2x4096_512_2048cnn_2xhighway ELMo, in the bilm-tf HDF5 layout."""
-import json, h5py, numpy as np
-D = '/tmp/allennlp_baseline/'
+import json, os, h5py, numpy as np
+D = os.path.dirname(os.path.abspath(__file__)) + '/'  # where the scripts live (README: /tmp/allennlp_baseline)
 options = {"lstm": {"use_skip_connections": True, "projection_dim": 512, "cell_clip": 3, "proj_clip": 3,
                     "dim": 4096, "n_layers": 2},
            "char_cnn": {"activation": "relu",
