@@ -1,5 +1,5 @@
-"""The comparison harness on tiny data: the tfidf floor, still-improving runs, significance, learning curves,
-bench.json files without absolute paths; and the CPU suite file with its configs."""
+"""The comparison harness on tiny data: the floors (tfidf, majority class), still-improving runs, significance,
+learning curves, bench.json files without absolute paths; and the CPU suite file with its configs."""
 
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ def _write_trees(path: Path, count: int, seed: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_tfidf_row_is_one_seed_independent_value():
+def _sst_suite(task: dict) -> None:
+    """A tiny SST (40 train trees, 12 dev, 12 test, both classes equally often) and a suite of ``task`` over it."""
     sst = Path("data/sst")
     sst.mkdir(parents=True)
     for name, count, seed in (("train", 40, 1), ("dev", 12, 2), ("test", 12, 3)):
@@ -145,20 +146,54 @@ def test_tfidf_row_is_one_seed_independent_value():
         "embedder": {"type": "random", "dim": 4},
     }  # fmt: skip
     Path("sst.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    spec = {
-        "name": "sst2",
-        "metric": "accuracy",
-        "seeds": [0, 1, 2],
-        "runs": {"bow": {"kind": "tfidf", "config": "sst.yaml"}},
-    }
+    spec = {"name": "sst2", "metric": "accuracy", "seeds": [0, 1, 2], **task}
     Path("suite.yaml").write_text(yaml.safe_dump({"name": "unit", "tasks": [spec]}), encoding="utf-8")
-    assert len(list(jobs(load_suite("suite.yaml")))) == 1
+
+
+def test_floor_rows_are_one_seed_independent_value():
+    _sst_suite(
+        {
+            "runs": {
+                "bow": {"kind": "tfidf", "config": "sst.yaml"},
+                "majority": {"kind": "majority", "config": "sst.yaml"},
+            }
+        }
+    )
+    assert len(list(jobs(load_suite("suite.yaml")))) == 2
     assert main(["benchmark", "suite.yaml", "-o", "out"]) == 0
     metrics = json.loads(Path("out/runs/sst2/bow/metrics.json").read_text())
     assert metrics["test"]["accuracy"] == 100.0 and metrics["C"] in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-    (row,) = _csv("out/sst2.csv")
-    assert row["seeds"] == "seed-independent" and row["mean"] == "100.0" and row["sd"] == ""
+    majority = json.loads(Path("out/runs/sst2/majority/metrics.json").read_text())
+    assert majority["label"] == 0 and majority["test"]["accuracy"] == 50.0  # a 20/20 tie: the smaller label
+    bow, floor = _csv("out/sst2.csv")
+    assert bow["seeds"] == "seed-independent" and bow["mean"] == "100.0" and bow["sd"] == ""
+    assert floor["run"] == "majority" and floor["mean"] == "50.0"
     assert item_counts(Path("out/runs/sst2/bow/predictions_test.tsv")).sum(0).tolist() == [12.0, 12.0]
+    assert item_counts(Path("out/runs/sst2/majority/predictions_test.tsv")).sum(0).tolist() == [6.0, 12.0]
+
+
+def test_floors_on_a_train_fraction_use_each_seeds_subset_of_a_trained_run():
+    from collections import Counter
+
+    from tasks.common.subset import nested_subset
+    from tasks.common.task import get_task
+
+    floors = {"bow": {"kind": "tfidf", "config": "sst.yaml"}, "majority": {"kind": "majority", "config": "sst.yaml"}}
+    _sst_suite({"set": ["data.train_fraction=0.3"], "runs": floors})
+    assert len(list(jobs(load_suite("suite.yaml")))) == 6  # a subset is drawn per seed: a floor per seed
+    assert main(["benchmark", "suite.yaml", "-o", "out"]) == 0
+    train = get_task("sentiment").read_split(load_config("sst.yaml"), "train")
+    labels = set()
+    for seed in (0, 1, 2):
+        subset = nested_subset(train, 0.3, seed).labels
+        counts = Counter(subset)
+        majority = json.loads(Path(f"out/runs/sst2/majority/seed{seed}/metrics.json").read_text())
+        assert majority["train_items"] == len(subset) == 12
+        assert majority["label"] == min(counts, key=lambda k: (-counts[k], k))
+        assert json.loads(Path(f"out/runs/sst2/bow/seed{seed}/metrics.json").read_text())["train_items"] == 12
+        labels.add(tuple(subset))
+    assert len(labels) > 1  # the seeds drew different subsets
+    assert [row["seeds"] for row in _csv("out/sst2.csv")] == ["3", "3"]
 
 
 def test_item_counts_rebuild_span_f1_and_the_bootstrap_sees_a_real_gap(tmp_path):
@@ -188,7 +223,7 @@ def test_cpu_suite_names_and_configs(monkeypatch):
     assert [t.name for t in suite.tasks] == ["conll2003_ner", "sst5", "sst2", "squad_articles"]
     rows = ["random", "glove6b", "glove", "word2vec", "elmo", "elmo_only"]
     for task in suite.tasks:
-        expected = (["bow"] if task.name.startswith("sst") else []) + rows
+        expected = (["bow", "majority"] if task.name.startswith("sst") else []) + rows
         assert list(task.runs) == expected and task.seeds == [0, 1, 2]
         assert ("glove6b", "elmo") in task.compare
         for job in jobs(suite, task.name):

@@ -1,9 +1,13 @@
-"""The bag-of-words floor of a sentiment table: TF-IDF of word 1-2-grams + logistic regression (scikit-learn),
-C chosen on the dev split. Seed-independent (liblinear is deterministic): one value per task."""
+"""The floors of a sentiment table, beside the trained heads: the majority class of the train split, and TF-IDF
+of word 1-2-grams + logistic regression (scikit-learn), C chosen on the dev split. Both are seed-independent
+(liblinear is deterministic), except on a ``data.train_fraction`` subset, which is drawn per seed exactly as a
+trained run's (:func:`tasks.common.subset.nested_subset`)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +21,60 @@ def _texts(split) -> list[str]:
     return [" ".join(tokens) for tokens in split.tokens]
 
 
-def train_tfidf(config_name: str, overrides: list[str], folder: Path) -> dict[str, Any]:
-    """Fit on train, pick C by dev accuracy, score dev and test; ``metrics.json`` and ``predictions_test.tsv``
-    (the same columns as a trained run's) in ``folder``. The config's data section names the splits."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
+def _splits(config_name: str, overrides: list[str]) -> dict[str, Any]:
+    """The config's train (its ``data.train_fraction`` subset for its seed), validation and test splits."""
     from tasks.common.config import load_config
+    from tasks.common.subset import nested_subset
     from tasks.common.task import get_task
 
     config = load_config(config_name, overrides)
     task = get_task(config.task.name)
     splits = {name: task.read_split(config, name) for name in ("train", "validation", "test")}
     if any(split is None or not hasattr(split, "labels") for split in splits.values()):
-        raise ElmoError(
-            f"{config_name}: the tfidf baseline needs a classification task with train, validation and test"
-        )
+        raise ElmoError(f"{config_name}: a floor needs a classification task with train, validation and test")
+    if config.data.train_fraction < 1.0:
+        splits["train"] = nested_subset(splits["train"], config.data.train_fraction, config.trainer.seed)
+    return splits
+
+
+def _write(folder: Path, test, predicted: list, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics.json`` and ``predictions_test.tsv`` (the same columns as a trained run's) in ``folder``."""
+    rows = ["gold\tpredicted\ttext"] + [
+        f"{g}\t{p}\t{t}" for g, p, t in zip(test.labels, predicted, _texts(test), strict=True)
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / "predictions_test.tsv", "\n".join(rows) + "\n")
+    write_text_atomic(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def train_majority(config_name: str, overrides: list[str], folder: Path) -> dict[str, Any]:
+    """Every item gets the train split's most frequent label (a tie: the smallest label)."""
+    splits = _splits(config_name, overrides)
+    counts = Counter(splits["train"].labels)
+    label = min(counts, key=lambda k: (-counts[k], k))
+
+    def accuracy(split) -> float:
+        return 100.0 * sum(gold == label for gold in split.labels) / len(split.labels)
+
+    metrics = {
+        "dev": {"accuracy": accuracy(splits["validation"])},
+        "test": {"accuracy": accuracy(splits["test"])},
+        "scale": "percent",
+        "baseline": "majority class of the train split",
+        "label": label,
+        "train_items": len(splits["train"].labels),
+    }
+    return _write(folder, splits["test"], [label] * len(splits["test"].labels), metrics)
+
+
+def train_tfidf(config_name: str, overrides: list[str], folder: Path) -> dict[str, Any]:
+    """Fit on train, pick C by dev accuracy, score dev and test."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    splits = _splits(config_name, overrides)
 
     def fit(c: float):
         pipeline = make_pipeline(
@@ -49,11 +90,6 @@ def train_tfidf(config_name: str, overrides: list[str], folder: Path) -> dict[st
     best_c = max(grid, key=lambda c: (grid[c], -c))  # ties: the stronger regularisation
     model = fit(best_c)
     predicted = model.predict(_texts(splits["test"])).tolist()
-    rows = ["gold\tpredicted\ttext"] + [
-        f"{g}\t{p}\t{t}" for g, p, t in zip(splits["test"].labels, predicted, _texts(splits["test"]), strict=True)
-    ]
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / "predictions_test.tsv", "\n".join(rows) + "\n")
     metrics = {
         "dev": {"accuracy": grid[best_c]},
         "test": {"accuracy": accuracy(model, splits["test"])},
@@ -63,5 +99,10 @@ def train_tfidf(config_name: str, overrides: list[str], folder: Path) -> dict[st
         "dev_accuracy_by_C": {str(c): round(v, 2) for c, v in grid.items()},
         "train_items": len(splits["train"].labels),
     }
-    write_text_atomic(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    return metrics
+    return _write(folder, splits["test"], predicted, metrics)
+
+
+FLOORS: dict[str, Callable[[str, list[str], Path], dict[str, Any]]] = {
+    "majority": train_majority,
+    "tfidf": train_tfidf,
+}

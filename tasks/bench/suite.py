@@ -23,11 +23,13 @@ A suite file::
                                        # the data is 1% of the steps, so patience counted in epochs needs more
         runs:
           bow: {kind: tfidf, config: sentiment/sst5_cpu_glove6b}   # TF-IDF + logistic regression, one value
+          majority: {kind: majority, config: sentiment/sst5_cpu_glove6b}   # the train split's majority class
           glove: {config: ner/conll2003_glove_paper}
           elmo: {config: ner/conll2003_elmo_paper}
           elmo_ln: {config: ner/conll2003_elmo_paper, set: [embedder.parts.1.layer_norm=true]}
 
-Run folders are ``OUT/runs/<task>/<run>/seed<k>`` (a ``tfidf`` run: ``OUT/runs/<task>/<run>``, it has no seed;
+Run folders are ``OUT/runs/<task>/<run>/seed<k>`` (a floor: ``OUT/runs/<task>/<run>``, it has no seed unless a
+``data.train_fraction`` of the task or run draws its train subset per seed;
 a learning-curve run: ``OUT/runs/<task>/<run>/train<fraction>/seed<k>``).
 """
 
@@ -50,7 +52,8 @@ class _Strict(BaseModel):
 class RunSpec(_Strict):
     config: str
     set: list[str] = []
-    kind: Literal["train", "tfidf"] = "train"  # tfidf: the bag-of-words baseline over the config's data
+    # the sentiment floors over the config's data (tasks.bench.bow): tfidf, the bag-of-words baseline; majority class
+    kind: Literal["train", "tfidf", "majority"] = "train"
 
 
 class CurveSpec(_Strict):
@@ -107,7 +110,7 @@ class Job:
 
     task: TaskSpec
     run: str
-    seed: int | None  # None: a seed-independent run (tfidf)
+    seed: int | None  # None: a seed-independent run (a floor on the whole train split)
     fraction: float = 1.0  # of the training sentences (data.train_fraction)
 
     @property
@@ -177,9 +180,15 @@ def jobs(suite: Suite, only: str | None = None, runs: Sequence[str] = ()) -> Ite
     for task in chosen:
         for run, spec in task.runs.items():
             if not runs or run in runs:
-                yield from ([Job(task, run, None)] if spec.kind == "tfidf" else (Job(task, run, s) for s in task.seeds))
+                yield from ([Job(task, run, None)] if seedless(task, spec) else (Job(task, run, s) for s in task.seeds))
     for task in chosen:  # learning curves last: the main tables fill first
         yield from curve_jobs(task, runs)
+
+
+def seedless(task: TaskSpec, spec: RunSpec) -> bool:
+    """A floor is one value, unless it is computed on a per-seed subset (``data.train_fraction``) of train."""
+    subset = any(item.startswith("data.train_fraction=") for item in [*task.set, *spec.set])
+    return spec.kind != "train" and not subset
 
 
 def curve_jobs(task: TaskSpec, runs: Sequence[str] = ()) -> Iterator[Job]:
