@@ -156,7 +156,7 @@ def train_embeddings(data: QuickData, folder: Path, lm_steps: int, seed: int, sa
         lr=0.002,
         seed=seed,
         n_samples=1024,
-        progress=False,
+        progress=True,  # the longest stage: a minute idle, ten on a busy machine
     )
     result = pretrain(config)
     ppl = result.get("train_ppl")
