@@ -1,10 +1,11 @@
 """The ELMo biLM: char CNN, highway, projection and a stack of projected LSTMs.
 
 Loads the official weights and reproduces the reference outputs (bilm-tf, allennlp).
-Speed comes from three things the reference code does not do: a per-process cache of
+Speed comes from four things the reference code does not do: a per-process cache of
 token vectors (the char CNN runs once per distinct token string), input projections
-computed for all time steps in one matrix product, and both directions stepped
-together over length-sorted rows, so each step touches only the rows still running.
+computed for all time steps in one matrix product, both directions stepped together
+over length-sorted rows, so each step touches only the rows still running, and one
+sigmoid for all four gates (:func:`lstm_cell`).
 """
 
 from __future__ import annotations
@@ -185,7 +186,6 @@ class BiLM(nn.Module):
         self.token_cache = TokenVectorCache(cache_size)
         self._carried: list[tuple[Tensor, Tensor]] | None = None  # stateful: per layer (h, c)
         self._warm: list[tuple[Tensor, Tensor]] | None = None
-        self._step_cache: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}  # (layer, bf16, device) -> _step_weights
         self._weights_version: tuple[int, ...] | None = None  # of the weights the caches were filled with
 
     # ------------------------------------------------------------------ loading
@@ -214,7 +214,6 @@ class BiLM(nn.Module):
                     self.bias[layer][direction, 0] = torch.from_numpy(b[order].copy())
                     self.w_proj[layer][direction] = torch.from_numpy(arrays[f"{name}/W_P_0"].T.copy())
         self.token_cache.clear()
-        self._step_cache.clear()
         self.reset_states()
 
     # ------------------------------------------------------------------ state
@@ -249,10 +248,14 @@ class BiLM(nn.Module):
         every optimizer step counts as a change (fused optimizers leave the versions as they were)."""
         params = list(self.parameters())
         trainable = any(p.requires_grad for p in params)
-        version = (*(p._version for p in params), _optimizer_steps if trainable else -1)
+        # data_ptr: a device move or load_state_dict(assign=True) replaces the storage without a version bump
+        version = (
+            *(p._version for p in params),
+            *(p.data_ptr() for p in params),
+            _optimizer_steps if trainable else -1,
+        )
         if version != self._weights_version:
             self.token_cache.clear()
-            self._step_cache.clear()
             self._warm = None
             self._weights_version = version
 
@@ -356,7 +359,7 @@ class BiLM(nn.Module):
         out_layers = [inputs]
         final = []
         for layer in range(self.options.n_layers):
-            out, h_last, c_last = self._lstm_layer(layer, out_layers[-1], active, *init[layer], grad=not cached)
+            out, h_last, c_last = self._lstm_layer(layer, out_layers[-1], active, *init[layer])
             if layer > 0 and self.options.use_skip_connections:
                 out = out + out_layers[-1]
             out_layers.append(out)
@@ -373,42 +376,25 @@ class BiLM(nn.Module):
         final = [(h[:, unsort], c[:, unsort]) for h, c in final]
         return layers, lengths, final
 
-    def _step_weights(self, layer: int, grad: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """One layer's input weights (2, P, 4C), state weights (2, P, 4C) and bias (2, 1, 4C) for
-        :func:`lstm_cell`: the j-gate block doubled (exact), so one sigmoid serves all four gates.
-        Kept until the weights change."""
-        key = (layer, self.bf16, self.bias[layer].device)
-        if not grad and key in self._step_cache:
-            return self._step_cache[key]
-        c = self.options.cell_dim
-        scale = torch.ones(4 * c, device=self.bias[layer].device)
-        scale[3 * c :] = 2.0
-        w_input = self.w_input[layer] * scale
-        w_state = (self.w_state[layer] * scale.unsqueeze(1)).transpose(1, 2)  # (out, in) storage reads faster
-        bias = self.bias[layer] * scale
-        if self.bf16 and not grad:  # cast once here, not at every step under autocast
-            w_input, w_state = w_input.bfloat16(), w_state.bfloat16()
-        result = (w_input, w_state, bias)
-        if not grad:
-            self._step_cache[key] = result
-        return result
-
-    def _lstm_layer(self, layer: int, inputs: Tensor, active: list[int], h0: Tensor, c0: Tensor, grad: bool):
+    def _lstm_layer(self, layer: int, inputs: Tensor, active: list[int], h0: Tensor, c0: Tensor):
         """One LSTM layer, both directions at once. ``inputs``: (2, T, B, P), rows sorted."""
         _, steps, rows, p = inputs.shape
         proj_clip = self.options.proj_clip
-        w_input, w_state, bias = self._step_weights(layer, grad)
-        w_proj = self.w_proj[layer].transpose(1, 2)
-        # The input's share of every step in one product; the bias is added per step (adding it here would
-        # first copy it into a T x B x 4C tensor). unbind: a slice's backward would write a full-size zero tensor.
-        per_step = torch.bmm(inputs.reshape(2, steps * rows, p), w_input).view(2, steps, rows, -1).unbind(1)
+        w_state, w_proj = self.w_state[layer].transpose(1, 2), self.w_proj[layer].transpose(1, 2)
+        scale = gate_scale(self.options.cell_dim, inputs.device)
+        bias = self.bias[layer] * scale
+        # The input's share of every step in one product. The bias and the gate scale are applied per step, in
+        # one op (adding the bias here would first copy it into a T x B x 4C tensor). unbind: a slice's
+        # backward would write a full-size zero tensor.
+        per_step = torch.bmm(inputs.reshape(2, steps * rows, p), self.w_input[layer]).view(2, steps, rows, -1)
+        per_step = per_step.unbind(1)
         out = inputs.new_zeros(2, steps, rows, p)
         h_last, c_last = h0.clone(), c0.clone()
         h, c = h0, c0
         for t in range(steps):
             n = active[t]
-            gates = torch.baddbmm(per_step[t][:, :n], h[:, :n], w_state) + bias
-            hidden, c = lstm_cell(gates, c[:, :n], self.options.cell_clip)
+            gates = torch.baddbmm(per_step[t][:, :n], h[:, :n], w_state)
+            hidden, c = lstm_cell(torch.addcmul(bias, gates, scale), c[:, :n], self.options.cell_clip)
             h = torch.bmm(hidden, w_proj)
             if proj_clip:
                 h = h.clamp(-proj_clip, proj_clip)
@@ -420,11 +406,21 @@ class BiLM(nn.Module):
         return out, h_last, c_last
 
 
-def lstm_cell(gates: Tensor, c: Tensor, cell_clip: float | None) -> Tensor:
-    """The cell update from (i, f, o, j) pre-activations whose j block is doubled -> (o * tanh(c'), c').
+def gate_scale(cells: int, device: torch.device | str | None = None) -> Tensor:
+    """(4C,) ones with the j block 2: pre-activations (i, f, o, j) times this are what :func:`lstm_cell` takes."""
+    scale = torch.ones(4 * cells, device=device)
+    scale[3 * cells :] = 2.0
+    return scale
 
-    tanh(x) = 2 sigmoid(2x) - 1 (to about 1e-7): one sigmoid over all the gates replaces two tanh,
-    which PyTorch's CPU kernels compute several times slower than sigmoid."""
+
+def lstm_cell(gates: Tensor, c: Tensor, cell_clip: float | None) -> tuple[Tensor, Tensor]:
+    """The cell update from (i, f, o, j) pre-activations times :func:`gate_scale` -> (o * tanh(c'), c').
+
+    tanh(x) = 2 sigmoid(2x) - 1 (to about 1e-7 in float32): one sigmoid over all the gates replaces two tanh,
+    which PyTorch's CPU kernels compute several times slower than sigmoid. Half-precision gates (bf16
+    autocast) are computed in float32, because in bf16 2 sigmoid(2x) - 1 would lose small values of tanh."""
+    if gates.dtype in (torch.bfloat16, torch.float16):
+        gates = gates.float()
     i, f, o, j = torch.sigmoid(gates).chunk(4, dim=-1)
     c = torch.addcmul(f * c, i, j, value=2.0) - i  # f c + i tanh(j)
     if cell_clip:

@@ -132,8 +132,9 @@ def _write_trees(path: Path, count: int, seed: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _sst_suite(task: dict) -> None:
-    """A tiny SST (40 train trees, 12 dev, 12 test, both classes equally often) and a suite of ``task`` over it."""
+def _sst_suite(task: dict, **data) -> None:
+    """A tiny SST (40 train trees, 12 dev, 12 test, both classes equally often) and a suite of ``task`` over it;
+    ``data``: more keys of the config's data section."""
     sst = Path("data/sst")
     sst.mkdir(parents=True)
     for name, count, seed in (("train", 40, 1), ("dev", 12, 2), ("test", 12, 3)):
@@ -142,7 +143,7 @@ def _sst_suite(task: dict) -> None:
         "name": "tiny_sst",
         "task": {"name": "sentiment"},
         "data": {"train": "${DATA_DIR}/sst/train.txt", "validation": "${DATA_DIR}/sst/dev.txt",
-                 "test": "${DATA_DIR}/sst/test.txt", "classes": 2},
+                 "test": "${DATA_DIR}/sst/test.txt", "classes": 2, **data},
         "embedder": {"type": "random", "dim": 4},
     }  # fmt: skip
     Path("sst.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -172,14 +173,18 @@ def test_floor_rows_are_one_seed_independent_value():
     assert item_counts(Path("out/runs/sst2/majority/predictions_test.tsv")).sum(0).tolist() == [6.0, 12.0]
 
 
-def test_floors_on_a_train_fraction_use_each_seeds_subset_of_a_trained_run():
+@pytest.mark.parametrize("where", ["suite", "config"])
+def test_floors_on_a_train_fraction_use_each_seeds_subset_of_a_trained_run(where):
     from collections import Counter
 
     from tasks.common.subset import nested_subset
     from tasks.common.task import get_task
 
     floors = {"bow": {"kind": "tfidf", "config": "sst.yaml"}, "majority": {"kind": "majority", "config": "sst.yaml"}}
-    _sst_suite({"set": ["data.train_fraction=0.3"], "runs": floors})
+    if where == "suite":
+        _sst_suite({"set": ["data.train_fraction=0.3"], "runs": floors})
+    else:
+        _sst_suite({"runs": floors}, train_fraction=0.3)
     assert len(list(jobs(load_suite("suite.yaml")))) == 6  # a subset is drawn per seed: a floor per seed
     assert main(["benchmark", "suite.yaml", "-o", "out"]) == 0
     train = get_task("sentiment").read_split(load_config("sst.yaml"), "train")
@@ -194,6 +199,19 @@ def test_floors_on_a_train_fraction_use_each_seeds_subset_of_a_trained_run():
         labels.add(tuple(subset))
     assert len(labels) > 1  # the seeds drew different subsets
     assert [row["seeds"] for row in _csv("out/sst2.csv")] == ["3", "3"]
+
+
+def test_recomputing_a_whole_split_floor_keeps_its_learning_curve_runs():
+    from tasks.bench.runner import run_job
+
+    floors = {"bow": {"kind": "tfidf", "config": "sst.yaml"}}
+    _sst_suite({"learning_curve": {"fractions": [0.5], "runs": ["bow"]}, "runs": floors})
+    assert main(["benchmark", "suite.yaml", "-o", "out"]) == 0
+    curve = [Path(f"out/runs/sst2/bow/train0.5/seed{k}/metrics.json") for k in (0, 1, 2)]
+    assert all(path.is_file() for path in curve) and Path("out/runs/sst2/bow/metrics.json").is_file()
+    (whole,) = [job for job in jobs(load_suite("suite.yaml")) if job.fraction == 1.0]
+    run_job(whole, Path("out"))
+    assert all(path.is_file() for path in curve)
 
 
 def test_item_counts_rebuild_span_f1_and_the_bootstrap_sees_a_real_gap(tmp_path):

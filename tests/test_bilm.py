@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from elmo_features.bilm import BiLM
+from elmo_features.bilm import BiLM, gate_scale, lstm_cell
 from elmo_features.chars import token_length, tokens_to_ids
 
 SENTENCES = [["The", "bank", "raised", "rates", "."], ["He", "sat", "on", "the", "bank"], ["Hi"]]
@@ -102,3 +102,33 @@ def test_bf16_mode_is_close_to_fp32_and_returns_float32(tiny_files):
     assert rounded.dtype == torch.float32
     error = (rounded - reference).abs().max().item()
     assert 0 < error < 0.05 * reference.abs().max().item()
+
+
+def _textbook_cell(pre, c, clip):
+    """The LSTM cell as written in bilm-tf: sigmoid gates, tanh candidate and output."""
+    i, f, o, j = pre.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
+    c = c.clamp(-clip, clip)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def test_lstm_cell_is_the_textbook_cell_in_values_and_gradients():
+    torch.manual_seed(0)
+    pre = (3 * torch.randn(2, 5, 4 * 8, dtype=torch.float64)).requires_grad_()
+    c0 = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True)
+    hidden, c = lstm_cell(pre * gate_scale(8).double(), c0, 3.0)
+    want_hidden, want_c = _textbook_cell(pre, c0, 3.0)
+    torch.testing.assert_close(hidden, want_hidden, atol=1e-12, rtol=0)
+    torch.testing.assert_close(c, want_c, atol=1e-12, rtol=0)
+    got = torch.autograd.grad((hidden.sum() + c.sum()), (pre, c0))
+    want = torch.autograd.grad((want_hidden.sum() + want_c.sum()), (pre, c0))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-12, rtol=0)
+
+
+def test_lstm_cell_keeps_small_tanh_values_from_bf16_gates():
+    """Under bf16 autocast the gates arrive in bf16; 2 sigmoid(2x) - 1 computed in bf16 would flush x = 0.001 to 0."""
+    pre = torch.full((1, 1, 4), 0.001)
+    _, c = lstm_cell((pre * gate_scale(1)).bfloat16(), torch.zeros(1, 1, 1), None)  # c' = sigmoid(i) tanh(j)
+    assert c.dtype == torch.float32
+    assert abs(float(c) - 0.5 * 0.001) < 1e-5  # in bf16 throughout: sigmoid(0.002) rounds to 0.5, and c' to 0

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from elmo_features.bilm import CharCNN, lstm_cell
+from elmo_features.bilm import CharCNN, gate_scale, lstm_cell
 from elmo_features.chars import BOS_TOKEN, EOS_TOKEN, token_length, tokens_to_ids
 from elmo_features.options import BiLMOptions
 from elmo_features.pretrain.corpus import Batch
@@ -73,8 +73,7 @@ class BidirectionalLM(nn.Module):
         _, steps, rows, p = inputs.shape
         cells = self.options.cell_dim
         proj_clip = self.options.proj_clip
-        scale = torch.ones(4 * cells, device=inputs.device)
-        scale[3 * cells :] = 2.0  # the j block doubled, as lstm_cell takes it
+        scale = gate_scale(cells, inputs.device)
         bias = self.bias[layer].clone()
         bias[..., cells : 2 * cells] += FORGET_BIAS
         gates_in = torch.baddbmm(bias * scale, inputs.reshape(2, steps * rows, p), self.w_input[layer] * scale)

@@ -1,7 +1,7 @@
 """The floors of a sentiment table, beside the trained heads: the majority class of the train split, and TF-IDF
 of word 1-2-grams + logistic regression (scikit-learn), C chosen on the dev split. Both are seed-independent
-(liblinear is deterministic), except on a ``data.train_fraction`` subset, which is drawn per seed exactly as a
-trained run's (:func:`tasks.common.subset.nested_subset`)."""
+(counting, and lbfgs, draw nothing at random), except on a ``data.train_fraction`` subset, which is drawn per
+seed exactly as a trained run's (:func:`tasks.common.subset.nested_subset`)."""
 
 from __future__ import annotations
 

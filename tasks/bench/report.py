@@ -30,7 +30,7 @@ class RunScores:
     mix_weights: list[list[list[float]]] = field(default_factory=list)  # seed -> mix -> layer weights
     improving: dict[int, float] = field(default_factory=dict)  # seed -> score of runs still improving (not done)
     predictions: dict[int, Path | None] = field(default_factory=dict)  # seed -> test predictions file
-    seedless: bool = False  # one seed-independent value (the tfidf baseline)
+    seedless: bool = False  # one seed-independent value (a floor on the whole train split)
 
     @property
     def mean(self) -> float:

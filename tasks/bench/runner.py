@@ -28,6 +28,7 @@ from tasks.bench.suite import Job, Suite, jobs
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
 EPOCHS = "epochs.csv"  # per run: the per-epoch log (a copy of logs/metrics.csv)
 PORTABLE = ("config.yaml", "metrics.json", RUN_INFO, EPOCHS)  # what a results folder commits of a run
+FLOOR_FILES = ("metrics.json", "predictions_test.tsv", RUN_INFO)  # all that a floor run writes
 
 
 def git_revision() -> str:
@@ -90,6 +91,17 @@ def stale(job: Job, out: Path) -> str | None:
     return None
 
 
+def clear(job: Job, out: Path) -> None:
+    """Delete what the job's folder holds of it. A whole-split floor's folder also holds its learning-curve runs
+    (``train0.1/seed0``...), so a floor's own files go one by one."""
+    folder = job.folder(out)
+    if job.spec.kind == "train":
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for name in FLOOR_FILES:
+        (folder / name).unlink(missing_ok=True)
+
+
 def portable_values(variables: Sequence[str]) -> list[tuple[str, str]]:
     """(value, ``${NAME}``) for DATA_DIR and ``variables`` that are set, longest value first."""
     from tasks.common.data import data_dir
@@ -141,8 +153,7 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any
     if job.spec.kind != "train":  # a floor: seconds, so always computed afresh
         from tasks.bench.bow import FLOORS
 
-        if folder.exists():
-            shutil.rmtree(folder)
+        clear(job, out)
         metrics = FLOORS[job.spec.kind](job.spec.config, overrides, folder)
     else:
         resume = (folder / CHECKPOINTS / "last.ckpt").is_file()
@@ -186,7 +197,7 @@ def run_suite(
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
         if not dry_run and (reason := stale(job, out)) is not None:
             print(f"{job.folder(out)}: retrained from scratch: {reason}", file=sys.stderr)
-            shutil.rmtree(job.folder(out))
+            clear(job, out)
         while not dry_run and not is_done(job, out):  # again, with more epochs, while it is still improving
             run_job(job, out, suite.variables)
     return todo

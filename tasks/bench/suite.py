@@ -187,8 +187,12 @@ def jobs(suite: Suite, only: str | None = None, runs: Sequence[str] = ()) -> Ite
 
 def seedless(task: TaskSpec, spec: RunSpec) -> bool:
     """A floor is one value, unless it is computed on a per-seed subset (``data.train_fraction``) of train."""
-    subset = any(item.startswith("data.train_fraction=") for item in [*task.set, *spec.set])
-    return spec.kind != "train" and not subset
+    from tasks.common.config import overridden_config
+
+    if spec.kind == "train":
+        return False
+    data = overridden_config(spec.config, [*task.set, *spec.set]).get("data") or {}
+    return float(data.get("train_fraction", 1.0)) >= 1.0
 
 
 def curve_jobs(task: TaskSpec, runs: Sequence[str] = ()) -> Iterator[Job]:

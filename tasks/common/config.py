@@ -363,15 +363,19 @@ def validate_config(raw: Any, source: str = "config") -> TrainConfig:
         raise ElmoError(f"{source}: {err}") from None
 
 
-def load_config(path_or_builtin_name: str, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read, override, expand and validate a config (never opens the data or vector files)."""
-    path = resolve_config(path_or_builtin_name)
+def overridden_config(path_or_builtin_name: str, overrides: Sequence[str] = ()) -> dict:
+    """A config as read, with ``overrides`` applied, its ``${VAR}`` not expanded yet (none need to be set)."""
     source = path_or_builtin_name
-    raw = read_yaml(path, source)
+    raw = read_yaml(resolve_config(path_or_builtin_name), source)
     _need_mapping(raw, source)
     tasked = apply_overrides(raw, [o for o in overrides if o.startswith("task.")], TrainConfig)
-    schema = config_class(tasked, source)
-    return validate_config(expand_env(apply_overrides(raw, overrides, schema), source), source)
+    return apply_overrides(raw, overrides, config_class(tasked, source))
+
+
+def load_config(path_or_builtin_name: str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read, override, expand and validate a config (never opens the data or vector files)."""
+    source = path_or_builtin_name
+    return validate_config(expand_env(overridden_config(source, overrides), source), source)
 
 
 def dump_config(config: TrainConfig) -> str:
