@@ -172,6 +172,20 @@ def test_changed_weights_drop_the_token_cache_and_warm_state(tiny_files):
     torch.testing.assert_close(bilm(SENTENCES)[0], fresh(SENTENCES)[0], atol=1e-6, rtol=0)
 
 
+def test_weights_loaded_by_assignment_drop_the_token_cache_and_warm_state(tiny_files):
+    """``load_state_dict(assign=True)`` swaps in new tensors, whose version counters start again at 0: two such
+    loads in a row leave every counter as it was."""
+    bilm = BiLM.from_files(*tiny_files)
+    original = bilm.state_dict()
+    bilm.load_state_dict({k: v * 1.5 for k, v in original.items()}, assign=True)
+    bilm(SENTENCES)  # fills the token cache and the warm state
+    changed = {k: v * 2.0 for k, v in original.items()}
+    bilm.load_state_dict(changed, assign=True)
+    expected = BiLM.from_files(*tiny_files)
+    expected.load_state_dict(changed)
+    torch.testing.assert_close(bilm(SENTENCES)[0], expected(SENTENCES)[0], atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_an_optimizer_step_drops_the_token_cache_and_warm_state(tiny_files, fused):
     """A fused Adam step (the trainer's optimizer) leaves the weights' version counters as they were: validation
