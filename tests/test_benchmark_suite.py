@@ -173,6 +173,16 @@ def test_floor_rows_are_one_seed_independent_value():
     assert item_counts(Path("out/runs/sst2/majority/predictions_test.tsv")).sum(0).tolist() == [6.0, 12.0]
 
 
+def test_a_metric_the_runs_do_not_have_is_one_line_error(capsys):
+    _sst_suite({"extra_metrics": ["em"], "runs": {"bow": {"kind": "tfidf", "config": "sst.yaml"}}})
+    assert main(["benchmark", "suite.yaml", "-o", "out"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        err.startswith("elmo-tasks: error: sst2: no test score 'em' in out/runs/sst2/bow/metrics.json")
+        and "accuracy" in err
+    )
+
+
 @pytest.mark.parametrize("where", ["suite", "config"])
 def test_floors_on_a_train_fraction_use_each_seeds_subset_of_a_trained_run(where):
     from collections import Counter
@@ -248,7 +258,12 @@ def test_cpu_suite_names_and_configs(monkeypatch):
             config = load_config(job.spec.config, job.overrides)  # validates, opens no file
             if job.spec.kind == "train":
                 assert config.trainer.patience >= 3 and config.trainer.epochs >= 2 * config.trainer.patience
-    assert [t.metrics for t in suite.tasks] == [["f1"], ["accuracy"], ["accuracy"], ["f1", "em"]]  # the MONITORs
+    assert [t.metrics for t in suite.tasks] == [
+        ["f1"],
+        ["accuracy"],
+        ["accuracy"],
+        ["f1", "exact_match"],
+    ]  # the MONITORs
     assert {t.name for t in suite.tasks if t.learning_curve} == {"conll2003_ner", "sst2"}
     assert set(suite.variables) == {"GLOVE_PATH", "WORD2VEC_PATH"}
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from elmo_features.atomic import write_csv_atomic
+from elmo_features.errors import ElmoError
 from tasks.bench.runner import read_info, read_metrics, still_improving
 from tasks.bench.stats import compare, predictions_file
 from tasks.bench.suite import Suite, TaskSpec, jobs
@@ -66,8 +67,9 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
             continue
         split = "test" if isinstance(metrics.get("test"), dict) else "dev"
         entry = found.setdefault(job.run, RunScores(job.run, split, seedless=job.seed is None))
-        if metric not in metrics[split]:
-            continue
+        if metric not in metrics[split]:  # a misspelt metric would otherwise show as "not done"
+            scores = ", ".join(k for k, v in metrics[split].items() if isinstance(v, int | float))
+            raise ElmoError(f"{task.name}: no {split} score {metric!r} in {folder / 'metrics.json'} (it has: {scores})")
         percent = metrics.get("scale") == "percent"  # run folders from before every task scored in percent: x100
         value = float(metrics[split][metric]) * (1.0 if percent else 100.0)
         seed = job.seed if job.seed is not None else 0

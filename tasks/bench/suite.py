@@ -11,7 +11,7 @@ A suite file::
         set: [trainer.epochs=10]       # overrides for every run of this task
         baseline: glove                # what error reductions are measured against
         paper: {glove: 90.15, elmo: 92.22}
-        extra_metrics: []              # more test scores to report (QA: [em])
+        extra_metrics: []              # more test scores to report (QA: [exact_match])
         max_epochs: 60                 # a run that ended at its epoch cap (not by early stopping) is resumed
                                        # with twice the epochs, up to this; past it the table flags it
                                        # "still improving"
