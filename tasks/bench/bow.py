@@ -1,7 +1,7 @@
 """The floors of a sentiment table, beside the trained heads: the majority class of the train split, and TF-IDF
 of word 1-2-grams + logistic regression (scikit-learn), C chosen on the dev split. Both are seed-independent
 (counting, and lbfgs, draw nothing at random), except on a ``data.train_fraction`` subset, which is drawn per
-seed exactly as a trained run's (:func:`tasks.common.subset.nested_subset`)."""
+seed exactly as a trained run's (:func:`tasks.common.subset.train_subset`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from elmo_features.atomic import write_text_atomic
 from elmo_features.errors import ElmoError
 
+FILES = ("metrics.json", "predictions_test.tsv")  # all that a floor writes in its folder
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
@@ -24,7 +25,7 @@ def _texts(split) -> list[str]:
 def _splits(config_name: str, overrides: list[str]) -> dict[str, Any]:
     """The config's train (its ``data.train_fraction`` subset for its seed), validation and test splits."""
     from tasks.common.config import load_config
-    from tasks.common.subset import nested_subset
+    from tasks.common.subset import train_subset
     from tasks.common.task import get_task
 
     config = load_config(config_name, overrides)
@@ -32,8 +33,7 @@ def _splits(config_name: str, overrides: list[str]) -> dict[str, Any]:
     splits = {name: task.read_split(config, name) for name in ("train", "validation", "test")}
     if any(split is None or not hasattr(split, "labels") for split in splits.values()):
         raise ElmoError(f"{config_name}: a floor needs a classification task with train, validation and test")
-    if config.data.train_fraction < 1.0:
-        splits["train"] = nested_subset(splits["train"], config.data.train_fraction, config.trainer.seed)
+    splits["train"] = train_subset(splits["train"], config)
     return splits
 
 
@@ -43,8 +43,9 @@ def _write(folder: Path, test, predicted: list, metrics: dict[str, Any]) -> dict
         f"{g}\t{p}\t{t}" for g, p, t in zip(test.labels, predicted, _texts(test), strict=True)
     ]
     folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / "predictions_test.tsv", "\n".join(rows) + "\n")
-    write_text_atomic(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    metrics_file, predictions_file = FILES
+    write_text_atomic(folder / predictions_file, "\n".join(rows) + "\n")
+    write_text_atomic(folder / metrics_file, json.dumps(metrics, indent=1) + "\n")
     return metrics
 
 

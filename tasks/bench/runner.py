@@ -28,7 +28,6 @@ from tasks.bench.suite import Job, Suite, jobs
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
 EPOCHS = "epochs.csv"  # per run: the per-epoch log (a copy of logs/metrics.csv)
 PORTABLE = ("config.yaml", "metrics.json", RUN_INFO, EPOCHS)  # what a results folder commits of a run
-FLOOR_FILES = ("metrics.json", "predictions_test.tsv", RUN_INFO)  # all that a floor run writes
 
 
 def git_revision() -> str:
@@ -98,7 +97,9 @@ def clear(job: Job, out: Path) -> None:
     if job.spec.kind == "train":
         shutil.rmtree(folder, ignore_errors=True)
         return
-    for name in FLOOR_FILES:
+    from tasks.bench.bow import FILES
+
+    for name in (*FILES, RUN_INFO):
         (folder / name).unlink(missing_ok=True)
 
 

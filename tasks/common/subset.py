@@ -36,3 +36,10 @@ def nested_subset(split: Any, fraction: float, seed: int) -> Any:
     keep = {names[k] for k in kept_groups(len(names), fraction, seed)}
     rows = [k for k, group in enumerate(groups) if group in keep]
     return dataclasses.replace(split, **{k: [v[i] for i in rows] for k, v in lists.items()})
+
+
+def train_subset(split: Any, config: Any) -> Any:
+    """``split`` cut to the config's ``data.train_fraction`` for its ``trainer.seed`` (all of it at 1.0): the one
+    place a run, or a floor beside it, picks its training sentences."""
+    fraction = config.data.train_fraction
+    return split if fraction >= 1.0 else nested_subset(split, fraction, config.trainer.seed)

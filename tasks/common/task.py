@@ -41,7 +41,7 @@ from elmo_features.embedders import StaticEmbedder, TokenEmbedder, build_embedde
 from elmo_features.errors import ElmoError
 from tasks.common.batching import BucketBatchSampler
 from tasks.common.config import TrainConfig
-from tasks.common.subset import nested_subset
+from tasks.common.subset import train_subset
 
 
 @dataclass
@@ -253,9 +253,7 @@ class Task:
     # ------------------------------------------------------------------ implemented once
     def build(self, config: TrainConfig) -> Built:
         """Read and check the splits; vocabularies, embedder (feature caches filled), model and loaders."""
-        train = self.training_split(self.read_split(config, "train"), config)
-        if config.data.train_fraction < 1.0:
-            train = nested_subset(train, config.data.train_fraction, config.trainer.seed)
+        train = train_subset(self.training_split(self.read_split(config, "train"), config), config)
         validation = self.read_split(config, "validation")
         test = self.read_split(config, "test")
         vocab = self.vocabulary(config, train)
