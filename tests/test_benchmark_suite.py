@@ -206,6 +206,7 @@ def test_floors_on_a_train_fraction_use_each_seeds_subset_of_a_trained_run(where
         assert majority["train_items"] == len(subset) == 12
         assert majority["label"] == min(counts, key=lambda k: (-counts[k], k))
         assert json.loads(Path(f"out/runs/sst2/bow/seed{seed}/metrics.json").read_text())["train_items"] == 12
+        assert json.loads(Path(f"out/runs/sst2/bow/seed{seed}/bench.json").read_text())["train_fraction"] == 0.3
         labels.add(tuple(subset))
     assert len(labels) > 1  # the seeds drew different subsets
     assert [row["seeds"] for row in _csv("out/sst2.csv")] == ["3", "3"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from elmo_features.atomic import write_text_atomic
 from elmo_features.machine import machine
-from tasks.bench.suite import Job, Suite, jobs
+from tasks.bench.suite import Job, Suite, jobs, train_fraction
 
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
 EPOCHS = "epochs.csv"  # per run: the per-epoch log (a copy of logs/metrics.csv)
@@ -170,7 +170,7 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any
         "task": job.task.name,
         "run": job.run,
         "seed": job.seed,
-        "train_fraction": job.fraction,
+        "train_fraction": train_fraction(job.spec.config, overrides),  # the config's, not only a curve's
         "config": config_name(job.spec.config),
         "overrides": overrides,
         "kind": job.spec.kind,

@@ -187,12 +187,15 @@ def jobs(suite: Suite, only: str | None = None, runs: Sequence[str] = ()) -> Ite
 
 def seedless(task: TaskSpec, spec: RunSpec) -> bool:
     """A floor is one value, unless it is computed on a per-seed subset (``data.train_fraction``) of train."""
+    return spec.kind != "train" and train_fraction(spec.config, [*task.set, *spec.set]) >= 1.0
+
+
+def train_fraction(config: str, overrides: Sequence[str]) -> float:
+    """The share of the training sentences a run of ``config`` with ``overrides`` sees (``data.train_fraction``)."""
     from tasks.common.config import overridden_config
 
-    if spec.kind == "train":
-        return False
-    data = overridden_config(spec.config, [*task.set, *spec.set]).get("data") or {}
-    return float(data.get("train_fraction", 1.0)) >= 1.0
+    data = overridden_config(config, overrides).get("data") or {}
+    return float(data.get("train_fraction", 1.0))
 
 
 def curve_jobs(task: TaskSpec, runs: Sequence[str] = ()) -> Iterator[Job]:
