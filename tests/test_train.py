@@ -125,6 +125,21 @@ def test_resume_continues_from_last_checkpoint(tmp_path, capsys):
     assert "'model' section differs" in _error(capsys)
 
 
+def test_last_checkpoint_holds_the_epochs_best_score_and_patience(tmp_path):
+    """--resume continues from last.ckpt: its best-checkpoint and early-stopping states must be those after its
+    own epoch, or a resumed run compares its next epochs with an older best and can keep a worse best.ckpt."""
+    import torch
+
+    run_dir = tmp_path / "run"
+    assert run("train", _config(tmp_path, epochs=1), "-o", run_dir) == 0
+    dev = json.loads((run_dir / "metrics.json").read_text())["dev"]["f1"]
+    states = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
+    best = next(v for k, v in states.items() if k.startswith("ModelCheckpoint") and "'monitor': 'val_f1'" in k)
+    early = next(v for k, v in states.items() if k.startswith("EarlyStopping"))
+    assert best["best_model_score"] is not None and float(best["best_model_score"]) == pytest.approx(dev)
+    assert float(early["best_score"]) == pytest.approx(dev) and early["wait_count"] == 0
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[-1].startswith("elmo-tasks: error: ")

@@ -251,14 +251,17 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
-    # last.ckpt after every epoch (what --resume continues from); best.ckpt when the dev score improves
-    callbacks: list = [ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **folder)]
+    # best.ckpt when the dev score improves; last.ckpt after every epoch (what --resume continues from), saved
+    # last of all, so it holds this epoch's best score and patience: saved first, a resumed run compared its
+    # next epochs with the best score of the epoch before, and could replace best.ckpt by a worse epoch
+    callbacks: list = []
     checkpoint = early = None
     if has_dev:
         checkpoint = ModelCheckpoint(filename="best", monitor=monitor, mode="max", save_top_k=1, **folder)
         early = EarlyStopping(monitor=monitor, mode="max", patience=config.trainer.patience)
         callbacks += [checkpoint, early]
-    callbacks += [ProgressLines()] + ([StderrBar()] if show_bar(quiet) else [])
+    callbacks += [ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **folder), ProgressLines()]
+    callbacks += [StderrBar()] if show_bar(quiet) else []
     if fine_tuned:
         callbacks.append(_frozen_warm_up(built.model))
     if quiet:
