@@ -79,10 +79,10 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
         entry.scores.append(value)
         entry.seeds.append(seed)
         entry.predictions[seed] = predictions_file(folder)
-        if info := read_info(folder):
-            entry.wall_s.append(info["wall_s"])
-            if info.get("epochs") and not info.get("resumed"):
-                entry.epoch_s.append(info["wall_s"] / info["epochs"])
+        if (info := read_info(folder)) and (seconds := run_seconds(info, metrics)) is not None:
+            entry.wall_s.append(seconds[1])
+            if info.get("epochs"):
+                entry.epoch_s.append(seconds[1] / info["epochs"])
         if weights := mix_weights(folder / "model.pt"):
             entry.mix_weights.append(weights)
     return [found[r] for r in task.runs if r in found]
@@ -233,14 +233,28 @@ def plot_mix_weights(path: Path, weights: dict[str, list[float]]) -> None:
     plt.close(fig)
 
 
-def _total_time(suite: Suite, out: Path) -> tuple[float, float, int]:
-    """Summed CPU and wall seconds of every finished run's ``bench.json`` (all attempts of a run), and runs."""
+def run_seconds(info: dict[str, Any], metrics: dict[str, Any] | None) -> tuple[float, float] | None:
+    """CPU and wall seconds of a finished run. ``bench.json`` times the attempt that finished it, so a resumed
+    run (killed, or extended past its epoch cap) is scaled from that attempt's epochs to all its epochs; None
+    when that attempt trained no epoch."""
+    cpu, wall = float(info.get("cpu_s", 0.0)), float(info.get("wall_s", 0.0))
+    if not info.get("resumed"):
+        return cpu, wall
+    epochs, before = (metrics or {}).get("epochs") or 0, (metrics or {}).get("resumed_from") or 0
+    return (cpu * epochs / (epochs - before), wall * epochs / (epochs - before)) if before < epochs else None
+
+
+def _total_time(suite: Suite, out: Path) -> tuple[float, float, int, int]:
+    """Summed CPU and wall seconds of the finished runs (see :func:`run_seconds`), the runs, and how many of
+    them were resumed."""
     cpu = wall = 0.0
-    count = 0
+    count = resumed = 0
     for job in jobs(suite):
-        if info := read_info(job.folder(out)):
-            cpu, wall, count = cpu + info.get("cpu_s", 0.0), wall + info.get("wall_s", 0.0), count + 1
-    return cpu, wall, count
+        if info := read_info(folder := job.folder(out)):
+            seconds = run_seconds(info, read_metrics(folder)) or (info.get("cpu_s", 0.0), info.get("wall_s", 0.0))
+            cpu, wall = cpu + seconds[0], wall + seconds[1]
+            count, resumed = count + 1, resumed + bool(info.get("resumed"))
+    return cpu, wall, count, resumed
 
 
 def provenance(suite: Suite, out: Path, task: TaskSpec) -> str:
@@ -318,11 +332,17 @@ def write_report(suite: Suite, out: Path, command: str = "") -> Path:
     summary = [f"# Benchmark `{suite.name}`", ""]
     if command:
         summary += ["Command:", "", f"    {command}", ""]
-    cpu, wall, count = _total_time(suite, out)
+    cpu, wall, count, resumed = _total_time(suite, out)
+    scaled = (
+        f"; {resumed} of them resumed (after a kill, or past their epoch cap), each timed by the attempt that "
+        "finished it, scaled to all its epochs"
+        if resumed
+        else ""
+    )
     summary += [
         f"Git revision of this report: `{git_revision()}`. Machine: `{json.dumps(machine())}`.",
         "",
-        f"Total over {count} finished runs: CPU time {cpu / 3600:.2f} h, wall time {wall / 3600:.2f} h "
+        f"Total over {count} finished runs: CPU time {cpu / 3600:.2f} h, wall time {wall / 3600:.2f} h{scaled} "
         "(each run's own `bench.json` holds its git revision, machine, command overrides and times).",
         "",
         "A run that ended at its epoch cap rather than by early stopping is resumed with more epochs up to the "
