@@ -221,6 +221,35 @@ def test_ctrl_c_in_fit_is_130_and_resume_is_exact(tmp_path, monkeypatch, capsys)
     assert resumed == whole
 
 
+def test_a_run_killed_twice_keeps_every_epoch_of_its_log(tmp_path):
+    """Killed without Lightning's teardown (SIGKILL, the end of a session), resumed, and killed again: the log
+    still holds every epoch, so the finished run's log equals an uninterrupted run's. (Once, the history was
+    written back only when a resumed fit finished, and a second kill lost the first attempt's epochs.)"""
+    config = _config(tmp_path, epochs=5, patience=100)
+    assert run("train", config, "-o", tmp_path / "whole") == 0
+    cut = tmp_path / "cut"
+    kill = (
+        "import os, sys, lightning\n"
+        "class Kill(lightning.Callback):\n"
+        "    def on_train_epoch_start(self, trainer, module):\n"
+        "        if trainer.current_epoch == int(os.environ['KILL_AT']):\n"
+        "            os._exit(9)\n"
+        "class Trainer(lightning.Trainer):\n"
+        "    def __init__(self, *args, callbacks=(), **kwargs):\n"
+        "        super().__init__(*args, callbacks=[*callbacks, Kill()], **kwargs)\n"
+        "lightning.Trainer = Trainer\n"
+        "from tasks.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    for epoch, resume in ((2, []), (4, ["--resume"])):
+        argv = [sys.executable, "-c", kill, "train", config, "-o", str(cut), *resume]
+        assert subprocess.run(argv, env={**env, "KILL_AT": str(epoch)}, check=False).returncode == 9
+    assert not (cut / "metrics.json").exists()
+    assert run("train", config, "-o", cut, "--resume") == 0
+    assert _log(cut) == _log(tmp_path / "whole")
+
+
 def test_ctrl_c_before_fit_is_130(tmp_path, monkeypatch, capsys):
     from tasks.ner.task import NerTask
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from elmo_features.atomic import atomic_path, check_output_folder, write_csv_atomic, write_text_atomic
+from elmo_features.atomic import atomic_path, check_output_folder, write_text_atomic
 from elmo_features.distributed import env_rank, gather
 from elmo_features.embedders import coverage_line
 from elmo_features.errors import ElmoError
@@ -179,13 +179,19 @@ def _read_log(path: Path, before_epoch: int) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(handle) if r.get("epoch", "").isdigit() and int(r["epoch"]) < before_epoch]
 
 
-def _prepend_log(path: Path, history: list[dict[str, str]]) -> None:
-    rows: list[dict[str, str]] = []
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    rows = history + rows
-    write_csv_atomic(path, rows, sorted({k for r in rows for k in r}))
+def _keep_log(history: list[dict[str, str]]):
+    """A callback that writes the epochs a resumed run already has back into the CSVLogger's new file as the
+    fit starts (the logger deletes the old file), so a resumed run killed again still holds them."""
+    import lightning as L
+
+    class KeepLog(L.Callback):
+        def on_fit_start(self, trainer, module) -> None:
+            if trainer.is_global_zero and history:
+                writer = trainer.logger.experiment
+                writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in history]
+                writer.save()
+
+    return KeepLog()
 
 
 def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
@@ -262,6 +268,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         callbacks += [checkpoint, early]
     callbacks += [ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **folder), ProgressLines()]
     callbacks += [StderrBar()] if show_bar(quiet) else []
+    resumed_from = None
+    if last is not None:
+        resumed_from = int(load_safely(last)["epoch"]) + 1
+        callbacks.append(_keep_log(_read_log(run_dir / LOG, resumed_from)))  # the epochs the checkpoint holds
     if fine_tuned:
         callbacks.append(_frozen_warm_up(built.model))
     if quiet:
@@ -286,10 +296,6 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         enable_progress_bar=show_bar(quiet),
         limit_val_batches=None if has_dev else 0,
     )
-    resumed_from, history = None, []
-    if last is not None:
-        resumed_from = int(load_safely(last)["epoch"]) + 1
-        history = _read_log(run_dir / LOG, resumed_from)  # the CSVLogger deletes the old file on start
     with run_log(run_dir / "train.log" if rank == 0 else None, quiet):
         module = _lightning_module(built.model, task, config)
         with warnings.catch_warnings():
@@ -311,9 +317,6 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
 
         if not trainer.is_global_zero:
             return {}
-        if history:
-            _prepend_log(run_dir / LOG, history)
-
         best = (
             Path(checkpoint.best_model_path)
             if checkpoint is not None and checkpoint.best_model_path
