@@ -328,24 +328,27 @@ def test_curve_overrides_name_a_fraction(capsys):
     assert "learning_curve: Value error, set: 0.2 is not one of the fractions (0.5)" in capsys.readouterr().err
 
 
-def test_a_resumed_runs_time_is_scaled_to_all_its_epochs():
-    """bench.json times the attempt that finished a run: a run resumed at epoch 5 of 10 took about twice that."""
-    suite = _ner_suite(seeds=[0], runs={"a": {"config": "tiny.yaml"}, "b": {"config": "tiny.yaml"}})
-    for run, info, resumed_from in (
-        ("a", {"resumed": False, "wall_s": 120.0, "cpu_s": 100.0}, None),
-        ("b", {"resumed": True, "wall_s": 120.0, "cpu_s": 100.0}, 5),
+def test_a_resumed_runs_time_is_estimated_from_its_epochs():
+    """bench.json times only the attempt that finished a run. A resumed run's time is its epochs times its row's
+    seconds per epoch (runs never resumed), or else its last attempt's: 5 of 10 epochs in 120 s -> 240 s."""
+    suite = _ner_suite(runs={"a": {"config": "tiny.yaml"}, "b": {"config": "tiny.yaml"}})
+    for run, seed, wall, cpu, resumed_from in (
+        ("a", 0, 120.0, 100.0, None),
+        ("a", 1, 100.0, 90.0, 8),
+        ("b", 0, 120.0, 100.0, 5),
     ):
-        folder = Path(f"out/runs/ner/{run}/seed0")
+        folder = Path(f"out/runs/ner/{run}/seed{seed}")
         folder.mkdir(parents=True)
-        (folder / "bench.json").write_text(json.dumps({**info, "epochs": 10, "git": "abc123", "machine": {}}))
+        info = {"resumed": resumed_from is not None, "wall_s": wall, "cpu_s": cpu, "epochs": 10, "git": "abc123"}
+        (folder / "bench.json").write_text(json.dumps({**info, "machine": {}}))
         metrics = {"dev": {"f1": 50.0}, "test": {"f1": 50.0}, "epochs": 10, "best_epoch": 4, "stopped_early": True}
         (folder / "metrics.json").write_text(json.dumps({**metrics, "resumed_from": resumed_from}))
     assert main(["benchmark", str(suite), "-o", "out", "--report-only"]) == 0
     table = {row["run"]: row for row in _csv("out/ner.csv")}
-    assert (table["a"]["wall_min_per_run"], table["a"]["epoch_s"]) == ("2.0", "12.0")
+    assert (table["a"]["wall_min_per_run"], table["a"]["epoch_s"]) == ("2.0", "12.0")  # not 100 s x 10 / 2
     assert (table["b"]["wall_min_per_run"], table["b"]["epoch_s"]) == ("4.0", "24.0")
     report = Path("out/README.md").read_text()
-    assert "Total over 2 finished runs: CPU time 0.08 h, wall time 0.10 h; 1 of them resumed" in report
+    assert "Total over 3 finished runs: CPU time 0.11 h, wall time 0.13 h; 2 of them resumed" in report
 
 
 def test_report_warns_when_runs_come_from_several_revisions_or_machines():

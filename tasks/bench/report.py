@@ -61,6 +61,7 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
     still improving."""
     metric = metric or task.metric
     found: dict[str, RunScores] = {}
+    rates = epoch_rates(suite, out)
     for job in jobs(suite, task.name):
         folder = job.folder(out)
         if job.fraction != fraction or (metrics := read_metrics(folder)) is None:
@@ -79,10 +80,11 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
         entry.scores.append(value)
         entry.seeds.append(seed)
         entry.predictions[seed] = predictions_file(folder)
-        if (info := read_info(folder)) and (seconds := run_seconds(info, metrics)) is not None:
-            entry.wall_s.append(seconds[1])
+        if info := read_info(folder):
+            wall = run_seconds(info, metrics, rates.get((task.name, job.run, job.fraction)))[1]
+            entry.wall_s.append(wall)
             if info.get("epochs"):
-                entry.epoch_s.append(seconds[1] / info["epochs"])
+                entry.epoch_s.append(wall / info["epochs"])
         if weights := mix_weights(folder / "model.pt"):
             entry.mix_weights.append(weights)
     return [found[r] for r in task.runs if r in found]
@@ -233,25 +235,42 @@ def plot_mix_weights(path: Path, weights: dict[str, list[float]]) -> None:
     plt.close(fig)
 
 
-def run_seconds(info: dict[str, Any], metrics: dict[str, Any] | None) -> tuple[float, float] | None:
-    """CPU and wall seconds of a finished run. ``bench.json`` times the attempt that finished it, so a resumed
-    run (killed, or extended past its epoch cap) is scaled from that attempt's epochs to all its epochs; None
-    when that attempt trained no epoch."""
-    cpu, wall = float(info.get("cpu_s", 0.0)), float(info.get("wall_s", 0.0))
-    if not info.get("resumed"):
+def epoch_rates(suite: Suite, out: Path) -> dict[tuple[str, str, float], tuple[float, float]]:
+    """Per row (task, run, train fraction): the mean CPU and wall seconds per epoch of its finished runs that were
+    never resumed (their ``bench.json`` times them whole)."""
+    per_row: dict[tuple[str, str, float], list[tuple[float, float]]] = {}
+    for job in jobs(suite):
+        if (info := read_info(job.folder(out))) and info.get("epochs") and not info.get("resumed"):
+            rate = (info["cpu_s"] / info["epochs"], info["wall_s"] / info["epochs"])
+            per_row.setdefault((job.task.name, job.run, job.fraction), []).append(rate)
+    return {
+        row: tuple(statistics.fmean(column) for column in zip(*rates, strict=True)) for row, rates in per_row.items()
+    }
+
+
+def run_seconds(
+    info: dict[str, Any], metrics: dict[str, Any] | None, rate: tuple[float, float] | None
+) -> tuple[float, float]:
+    """CPU and wall seconds of a finished run. ``bench.json`` times only the attempt that finished a run, so a
+    resumed one (killed, or extended past its epoch cap) is estimated: its epochs times ``rate``, its row's seconds
+    per epoch (:func:`epoch_rates`), or without one, its last attempt's."""
+    cpu, wall, epochs = float(info.get("cpu_s", 0.0)), float(info.get("wall_s", 0.0)), info.get("epochs") or 0
+    trained = epochs - ((metrics or {}).get("resumed_from") or 0)
+    if not info.get("resumed") or (rate is None and trained <= 0):
         return cpu, wall
-    epochs, before = (metrics or {}).get("epochs") or 0, (metrics or {}).get("resumed_from") or 0
-    return (cpu * epochs / (epochs - before), wall * epochs / (epochs - before)) if before < epochs else None
+    rate = rate or (cpu / trained, wall / trained)
+    return epochs * rate[0], epochs * rate[1]
 
 
 def _total_time(suite: Suite, out: Path) -> tuple[float, float, int, int]:
-    """Summed CPU and wall seconds of the finished runs (see :func:`run_seconds`), the runs, and how many of
-    them were resumed."""
+    """Summed CPU and wall seconds of the finished runs (:func:`run_seconds`), the runs, and how many of them were
+    resumed."""
     cpu = wall = 0.0
     count = resumed = 0
+    rates = epoch_rates(suite, out)
     for job in jobs(suite):
         if info := read_info(folder := job.folder(out)):
-            seconds = run_seconds(info, read_metrics(folder)) or (info.get("cpu_s", 0.0), info.get("wall_s", 0.0))
+            seconds = run_seconds(info, read_metrics(folder), rates.get((job.task.name, job.run, job.fraction)))
             cpu, wall = cpu + seconds[0], wall + seconds[1]
             count, resumed = count + 1, resumed + bool(info.get("resumed"))
     return cpu, wall, count, resumed
@@ -334,8 +353,8 @@ def write_report(suite: Suite, out: Path, command: str = "") -> Path:
         summary += ["Command:", "", f"    {command}", ""]
     cpu, wall, count, resumed = _total_time(suite, out)
     scaled = (
-        f"; {resumed} of them resumed (after a kill, or past their epoch cap), each timed by the attempt that "
-        "finished it, scaled to all its epochs"
+        f"; {resumed} of them resumed (after a kill, or past their epoch cap) are estimated: their epochs times "
+        "the seconds per epoch of their row's runs that were never resumed, or else of their own last attempt"
         if resumed
         else ""
     )
