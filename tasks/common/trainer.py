@@ -179,19 +179,22 @@ def _read_log(path: Path, before_epoch: int) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(handle) if r.get("epoch", "").isdigit() and int(r["epoch"]) < before_epoch]
 
 
-def _keep_log(history: list[dict[str, str]]):
-    """A callback that writes the epochs a resumed run already has back into the CSVLogger's new file as the
-    fit starts (the logger deletes the old file), so a resumed run killed again still holds them."""
+def _resumed(history: list[dict[str, str]], early, patience: int):
+    """A callback for a resumed fit, as it starts (Lightning has restored the checkpoint's callbacks by then): the
+    configured patience replaces the checkpoint's, and the epochs already logged go back into the CSVLogger's
+    new file (the logger deletes the old one), so a resumed run that is killed again still holds them."""
     import lightning as L
 
-    class KeepLog(L.Callback):
+    class Resumed(L.Callback):
         def on_fit_start(self, trainer, module) -> None:
+            if early is not None:
+                early.patience = patience
             if trainer.is_global_zero and history:
                 writer = trainer.logger.experiment
                 writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in history]
                 writer.save()
 
-    return KeepLog()
+    return Resumed()
 
 
 def _check_run_dir(run_dir: Path, resume: bool, config: TrainConfig, rank: int) -> Path | None:
@@ -257,9 +260,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
 
     has_dev = built.validation is not None
     folder = {"dirpath": run_dir / CHECKPOINTS, "enable_version_counter": False, "auto_insert_metric_name": False}
-    # best.ckpt when the dev score improves; last.ckpt after every epoch (what --resume continues from), saved
-    # last of all, so it holds this epoch's best score and patience: saved first, a resumed run compared its
-    # next epochs with the best score of the epoch before, and could replace best.ckpt by a worse epoch
+    # best.ckpt when the dev score improves; last.ckpt after every epoch (what --resume continues from), after
+    # best.ckpt (Lightning runs the checkpoint callbacks last, in this order), so that it holds this epoch's best
+    # score: saved first, a resumed run compared its next epochs with the best score of the epoch before, and
+    # could replace best.ckpt by a worse epoch
     callbacks: list = []
     checkpoint = early = None
     if has_dev:
@@ -271,7 +275,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
     resumed_from = None
     if last is not None:
         resumed_from = int(load_safely(last)["epoch"]) + 1
-        callbacks.append(_keep_log(_read_log(run_dir / LOG, resumed_from)))  # the epochs the checkpoint holds
+        history = _read_log(run_dir / LOG, resumed_from)  # the epochs the checkpoint holds
+        callbacks.append(_resumed(history, early, config.trainer.patience))
     if fine_tuned:
         callbacks.append(_frozen_warm_up(built.model))
     if quiet:
