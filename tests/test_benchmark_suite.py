@@ -328,14 +328,15 @@ def test_curve_overrides_name_a_fraction(capsys):
     assert "learning_curve: Value error, set: 0.2 is not one of the fractions (0.5)" in capsys.readouterr().err
 
 
-def test_a_resumed_runs_time_is_estimated_from_its_epochs():
-    """bench.json times only the attempt that finished a run. A resumed run's time is its epochs times its row's
-    seconds per epoch (runs never resumed), or else its last attempt's: 5 of 10 epochs in 120 s -> 240 s."""
+def test_a_resumed_runs_time_adds_its_earlier_epochs_to_its_last_attempt():
+    """bench.json times only the attempt that finished a run. A resumed run adds its epochs before that attempt at
+    its row's seconds per epoch (runs never resumed), or else at its last attempt's; with neither, it is unknown."""
     suite = _ner_suite(runs={"a": {"config": "tiny.yaml"}, "b": {"config": "tiny.yaml"}})
     for run, seed, wall, cpu, resumed_from in (
-        ("a", 0, 120.0, 100.0, None),
-        ("a", 1, 100.0, 90.0, 8),
-        ("b", 0, 120.0, 100.0, 5),
+        ("a", 0, 120.0, 100.0, None),  # 12 s (CPU 10 s) per epoch
+        ("a", 1, 100.0, 90.0, 8),  # 100 s + 8 x 12 s
+        ("b", 0, 120.0, 100.0, 5),  # 120 s + 5 x 120 s / 5
+        ("b", 1, 30.0, 20.0, 10),  # killed after its last epoch: its last attempt trained none
     ):
         folder = Path(f"out/runs/ner/{run}/seed{seed}")
         folder.mkdir(parents=True)
@@ -345,10 +346,10 @@ def test_a_resumed_runs_time_is_estimated_from_its_epochs():
         (folder / "metrics.json").write_text(json.dumps({**metrics, "resumed_from": resumed_from}))
     assert main(["benchmark", str(suite), "-o", "out", "--report-only"]) == 0
     table = {row["run"]: row for row in _csv("out/ner.csv")}
-    assert (table["a"]["wall_min_per_run"], table["a"]["epoch_s"]) == ("2.0", "12.0")  # not 100 s x 10 / 2
-    assert (table["b"]["wall_min_per_run"], table["b"]["epoch_s"]) == ("4.0", "24.0")
+    assert (table["a"]["wall_min_per_run"], table["a"]["epoch_s"]) == ("2.6", "15.8")  # (120 + 196) / 2 s
+    assert (table["b"]["wall_min_per_run"], table["b"]["epoch_s"]) == ("4.0", "24.0")  # seed 1 unknown
     report = Path("out/README.md").read_text()
-    assert "Total over 3 finished runs: CPU time 0.11 h, wall time 0.13 h; 2 of them resumed" in report
+    assert "Total over 4 finished runs: CPU time 0.14 h, wall time 0.16 h; 3 of them resumed" in report
 
 
 def test_report_warns_when_runs_come_from_several_revisions_or_machines():

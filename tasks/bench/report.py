@@ -80,11 +80,12 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
         entry.scores.append(value)
         entry.seeds.append(seed)
         entry.predictions[seed] = predictions_file(folder)
-        if info := read_info(folder):
-            wall = run_seconds(info, metrics, rates.get((task.name, job.run, job.fraction)))[1]
-            entry.wall_s.append(wall)
+        info = read_info(folder)
+        seconds = run_seconds(info, metrics, rates.get((task.name, job.run, job.fraction))) if info else None
+        if info and seconds:
+            entry.wall_s.append(seconds[1])
             if info.get("epochs"):
-                entry.epoch_s.append(wall / info["epochs"])
+                entry.epoch_s.append(seconds[1] / info["epochs"])
         if weights := mix_weights(folder / "model.pt"):
             entry.mix_weights.append(weights)
     return [found[r] for r in task.runs if r in found]
@@ -241,7 +242,7 @@ def epoch_rates(suite: Suite, out: Path) -> dict[tuple[str, str, float], tuple[f
     per_row: dict[tuple[str, str, float], list[tuple[float, float]]] = {}
     for job in jobs(suite):
         if (info := read_info(job.folder(out))) and info.get("epochs") and not info.get("resumed"):
-            rate = (info["cpu_s"] / info["epochs"], info["wall_s"] / info["epochs"])
+            rate = (info.get("cpu_s", 0.0) / info["epochs"], info.get("wall_s", 0.0) / info["epochs"])
             per_row.setdefault((job.task.name, job.run, job.fraction), []).append(rate)
     return {
         row: tuple(statistics.fmean(column) for column in zip(*rates, strict=True)) for row, rates in per_row.items()
@@ -250,16 +251,19 @@ def epoch_rates(suite: Suite, out: Path) -> dict[tuple[str, str, float], tuple[f
 
 def run_seconds(
     info: dict[str, Any], metrics: dict[str, Any] | None, rate: tuple[float, float] | None
-) -> tuple[float, float]:
+) -> tuple[float, float] | None:
     """CPU and wall seconds of a finished run. ``bench.json`` times only the attempt that finished a run, so a
-    resumed one (killed, or extended past its epoch cap) is estimated: its epochs times ``rate``, its row's seconds
-    per epoch (:func:`epoch_rates`), or without one, its last attempt's."""
+    resumed one (killed, or extended past its epoch cap) adds an estimate for the epochs before that attempt:
+    ``rate``, its row's seconds per epoch (:func:`epoch_rates`), or without one, the last attempt's. None when
+    neither exists (the last attempt trained no epoch)."""
     cpu, wall, epochs = float(info.get("cpu_s", 0.0)), float(info.get("wall_s", 0.0)), info.get("epochs") or 0
-    trained = epochs - ((metrics or {}).get("resumed_from") or 0)
-    if not info.get("resumed") or (rate is None and trained <= 0):
+    if not info.get("resumed") or not epochs:
         return cpu, wall
-    rate = rate or (cpu / trained, wall / trained)
-    return epochs * rate[0], epochs * rate[1]
+    before = (metrics or {}).get("resumed_from") or 0
+    if rate is None and epochs <= before:
+        return None
+    rate = rate or (cpu / (epochs - before), wall / (epochs - before))
+    return cpu + before * rate[0], wall + before * rate[1]
 
 
 def _total_time(suite: Suite, out: Path) -> tuple[float, float, int, int]:
@@ -271,6 +275,7 @@ def _total_time(suite: Suite, out: Path) -> tuple[float, float, int, int]:
     for job in jobs(suite):
         if info := read_info(folder := job.folder(out)):
             seconds = run_seconds(info, read_metrics(folder), rates.get((job.task.name, job.run, job.fraction)))
+            seconds = seconds or (info.get("cpu_s", 0.0), info.get("wall_s", 0.0))  # unknown: the last attempt
             cpu, wall = cpu + seconds[0], wall + seconds[1]
             count, resumed = count + 1, resumed + bool(info.get("resumed"))
     return cpu, wall, count, resumed
@@ -353,8 +358,9 @@ def write_report(suite: Suite, out: Path, command: str = "") -> Path:
         summary += ["Command:", "", f"    {command}", ""]
     cpu, wall, count, resumed = _total_time(suite, out)
     scaled = (
-        f"; {resumed} of them resumed (after a kill, or past their epoch cap) are estimated: their epochs times "
-        "the seconds per epoch of their row's runs that were never resumed, or else of their own last attempt"
+        f"; {resumed} of them resumed (after a kill, or past their epoch cap): their last attempt as measured, "
+        "and their epochs before it at the seconds per epoch of their row's runs that were never resumed (else of "
+        "their own last attempt)"
         if resumed
         else ""
     )
