@@ -322,6 +322,24 @@ def test_curve_overrides_per_fraction_and_stale_runs_are_retrained(capsys):
     assert "trainer.patience=8" in json.loads((curve_run / "bench.json").read_text())["overrides"]
 
 
+def test_an_edited_config_file_makes_its_finished_runs_stale(capsys):
+    suite = _ner_suite(epochs=1, seeds=[0], runs={"a": {"config": "tiny.yaml"}})
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    capsys.readouterr()
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 0
+    assert "0 runs missing" in capsys.readouterr().err  # unchanged: reused
+    config = yaml.safe_load(Path("tiny.yaml").read_text())
+    config["trainer"]["patience"] = 7
+    Path("tiny.yaml").write_text(yaml.safe_dump(config))
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "retrained from scratch: its config.yaml differs from tiny.yaml with the suite's overrides in trainer.patience"
+        in err
+    )
+    assert yaml.safe_load(Path("out/runs/ner/a/seed0/config.yaml").read_text())["trainer"]["patience"] == 7
+
+
 def test_curve_overrides_name_a_fraction(capsys):
     suite = _ner_suite(learning_curve={"fractions": [0.5], "runs": ["a"], "set": {0.2: ["trainer.patience=7"]}})
     assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 2

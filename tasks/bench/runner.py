@@ -87,7 +87,35 @@ def stale(job: Job, out: Path) -> str | None:
         return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
     if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
         return f"it trained with --set {' '.join(done) or '(nothing)'}, the suite sets {' '.join(wanted) or 'nothing'}"
+    if job.spec.kind == "train" and (changed := config_changes(job, job.folder(out))):
+        return f"its config.yaml differs from {config_name(job.spec.config)} with the suite's overrides in {changed}"
     return None
+
+
+def config_changes(job: Job, folder: Path) -> str:
+    """The settings in which a run's ``config.yaml`` differs from its config file with the job's overrides (the
+    epoch cap aside, which the harness raises), as ``section.key, ...``; "" when none: an edited config file
+    makes its finished runs stale like changed overrides do."""
+    from tasks.common.config import expand_env, load_config, read_yaml
+
+    path = folder / "config.yaml"
+    if not path.is_file():
+        return ""
+    saved = expand_env(read_yaml(path, str(path)), str(path))  # a finished run's holds ${DATA_DIR}...
+    wanted = load_config(job.spec.config, job.overrides).model_dump(mode="json")
+    changed = []
+    for section, values in wanted.items():
+        before = saved.get(section)
+        if isinstance(values, dict) and isinstance(before, dict):
+            keys = sorted(set(values) | set(before))
+            changed += [
+                f"{section}.{k}"
+                for k in keys
+                if values.get(k) != before.get(k) and (section, k) != ("trainer", "epochs")
+            ]
+        elif values != before:
+            changed.append(section)
+    return ", ".join(changed)
 
 
 def clear(job: Job, out: Path) -> None:
