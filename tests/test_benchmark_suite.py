@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -338,6 +339,38 @@ def test_an_edited_config_file_makes_its_finished_runs_stale(capsys):
         in err
     )
     assert yaml.safe_load(Path("out/runs/ner/a/seed0/config.yaml").read_text())["trainer"]["patience"] == 7
+
+
+def test_more_patience_resumes_a_run_that_stopped_early(capsys):
+    """Raising the patience of a config whose runs stopped early resumes them (not retrained), and a resumed run
+    equals one trained with that patience from the start."""
+    import torch
+
+    suite = _ner_suite(epochs=30, seeds=[0], runs={"a": {"config": "tiny.yaml"}})
+    config = yaml.safe_load(Path("tiny.yaml").read_text())
+    for patience, out in ((1, "out"), (4, "straight")):
+        Path("tiny.yaml").write_text(yaml.safe_dump({**config, "trainer": {**config["trainer"], "patience": patience}}))
+        assert main(["benchmark", str(suite), "-o", out]) == 0
+    folder, straight = Path("out/runs/ner/a/seed0"), Path("straight/runs/ner/a/seed0")
+    stopped = json.loads((folder / "metrics.json").read_text())
+    assert (
+        stopped["stopped_early"] and stopped["epochs"] < json.loads((straight / "metrics.json").read_text())["epochs"]
+    )
+    capsys.readouterr()
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0  # patience 4 now: resumed
+    assert "retrained" not in capsys.readouterr().err
+    resumed, expected = (json.loads((f / "metrics.json").read_text()) for f in (folder, straight))
+    assert resumed["resumed_from"] == stopped["epochs"] and resumed["epochs"] == expected["epochs"]
+    weights = [torch.load(f / "model.pt", weights_only=True) for f in (folder, straight)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
+    assert yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["patience"] == 4
+    capsys.readouterr()
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 0
+    assert "0 runs missing" in capsys.readouterr().err
+    shutil.rmtree(straight / "checkpoints")  # without a checkpoint to resume, more patience means training again
+    Path("tiny.yaml").write_text(yaml.safe_dump({**config, "trainer": {**config["trainer"], "patience": 6}}))
+    assert main(["benchmark", str(suite), "-o", "straight", "--dry-run"]) == 0
+    assert "1 runs missing" in capsys.readouterr().err
 
 
 def test_curve_overrides_name_a_fraction(capsys):

@@ -74,7 +74,12 @@ def more_epochs(job: Job, metrics: dict[str, Any] | None) -> int | None:
 
 def is_done(job: Job, out: Path) -> bool:
     metrics = read_metrics(job.folder(out))
-    return metrics is not None and stale(job, out) is None and more_epochs(job, metrics) is None
+    return (
+        metrics is not None
+        and stale(job, out) is None
+        and more_epochs(job, metrics) is None
+        and not more_patience(job, out)
+    )
 
 
 def stale(job: Job, out: Path) -> str | None:
@@ -87,22 +92,55 @@ def stale(job: Job, out: Path) -> str | None:
         return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
     if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
         return f"it trained with --set {' '.join(done) or '(nothing)'}, the suite sets {' '.join(wanted) or 'nothing'}"
-    if job.spec.kind == "train" and (changed := config_changes(job, job.folder(out))):
-        return f"its config.yaml differs from {config_name(job.spec.config)} with the suite's overrides in {changed}"
+    changed = config_changes(job, job.folder(out))
+    if changed == ["trainer.patience"] and _more_patience(job, out):
+        from tasks.common.trainer import CHECKPOINTS
+
+        stopped = (read_metrics(job.folder(out)) or {}).get("stopped_early")
+        if not stopped or (job.folder(out) / CHECKPOINTS / "last.ckpt").is_file():
+            return None  # more patience: a run that never ran out of it is unchanged, one that did resumes
+    if changed:
+        where = f"{config_name(job.spec.config)} with the suite's overrides"
+        return f"its config.yaml differs from {where} in {', '.join(changed)}"
     return None
 
 
-def config_changes(job: Job, folder: Path) -> str:
-    """The settings in which a run's ``config.yaml`` differs from its config file with the job's overrides (the
-    epoch cap aside, which the harness raises), as ``section.key, ...``; "" when none: an edited config file
-    makes its finished runs stale like changed overrides do."""
+def more_patience(job: Job, out: Path) -> bool:
+    """The finished run stopped early, and its config now gives more patience: resumed from its last checkpoint
+    with it, the run continues as one trained with that patience from the start would."""
+    from tasks.common.trainer import CHECKPOINTS
+
+    folder = job.folder(out)
+    metrics = read_metrics(folder)
+    if not metrics or not metrics.get("stopped_early") or not (folder / CHECKPOINTS / "last.ckpt").is_file():
+        return False
+    return config_changes(job, folder) == ["trainer.patience"] and _more_patience(job, out)
+
+
+def _configs(job: Job, folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A train run's saved ``config.yaml`` and its config file with the job's overrides, as dicts; None without
+    the first."""
     from tasks.common.config import expand_env, load_config, read_yaml
 
     path = folder / "config.yaml"
-    if not path.is_file():
-        return ""
+    if job.spec.kind != "train" or not path.is_file():
+        return None
     saved = expand_env(read_yaml(path, str(path)), str(path))  # a finished run's holds ${DATA_DIR}...
-    wanted = load_config(job.spec.config, job.overrides).model_dump(mode="json")
+    return saved, load_config(job.spec.config, job.overrides).model_dump(mode="json")
+
+
+def _more_patience(job: Job, out: Path) -> bool:
+    saved, wanted = _configs(job, job.folder(out)) or ({}, {})
+    return (saved.get("trainer") or {}).get("patience", 0) < (wanted.get("trainer") or {}).get("patience", 0)
+
+
+def config_changes(job: Job, folder: Path) -> list[str]:
+    """The settings (``section.key``) in which a train run's ``config.yaml`` differs from its config file with the
+    job's overrides, the epoch cap aside (the harness raises it): an edited config file makes its finished runs
+    stale, as changed overrides do."""
+    if (configs := _configs(job, folder)) is None:
+        return []
+    saved, wanted = configs
     changed = []
     for section, values in wanted.items():
         before = saved.get(section)
@@ -111,11 +149,11 @@ def config_changes(job: Job, folder: Path) -> str:
             changed += [
                 f"{section}.{k}"
                 for k in keys
-                if values.get(k) != before.get(k) and (section, k) != ("trainer", "epochs")
+                if values.get(k) != before.get(k) and f"{section}.{k}" != "trainer.epochs"
             ]
         elif values != before:
             changed.append(section)
-    return ", ".join(changed)
+    return changed
 
 
 def clear(job: Job, out: Path) -> None:
@@ -191,6 +229,8 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any
         before = read_metrics(folder)
         if (epochs := more_epochs(job, before)) is not None:
             overrides.append(f"trainer.epochs={epochs}")  # a straight run with this cap takes the same path
+        elif more_patience(job, out):  # keep the epoch cap it had reached (raised while it was still improving)
+            overrides.append(f"trainer.epochs={_configs(job, folder)[0]['trainer']['epochs']}")
         metrics = train(load_config(job.spec.config, overrides), folder, resume=resume)
         if (folder / LOG).is_file():
             shutil.copyfile(folder / LOG, folder / EPOCHS)
