@@ -1,5 +1,7 @@
 """Run what a suite is missing: finished runs are reused, killed ones resumed from their checkpoint, and a run
 that ended at its epoch cap rather than by early stopping is resumed with more epochs (up to the task's ``max_epochs``).
+A finished run whose config file or overrides changed is retrained, except for more patience in the config file: a
+run that stopped early is resumed with it.
 
 Every run folder gets ``bench.json`` (the config name and overrides that re-run it, wall and CPU time, git
 revision, machine) and ``epochs.csv`` (the per-epoch log). The files meant to be committed (``bench.json``,
