@@ -30,6 +30,7 @@ from tasks.bench.suite import Job, Suite, jobs, train_fraction
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
 EPOCHS = "epochs.csv"  # per run: the per-epoch log (a copy of logs/metrics.csv)
 PORTABLE = ("config.yaml", "metrics.json", RUN_INFO, EPOCHS)  # what a results folder commits of a run
+Configs = tuple[dict[str, Any], dict[str, Any]] | None  # a run's saved config, and the one the suite wants
 
 
 def git_revision() -> str:
@@ -76,17 +77,19 @@ def more_epochs(job: Job, metrics: dict[str, Any] | None) -> int | None:
 
 def is_done(job: Job, out: Path) -> bool:
     metrics = read_metrics(job.folder(out))
+    if metrics is None:
+        return False
+    configs = _configs(job, job.folder(out))
     return (
-        metrics is not None
-        and stale(job, out) is None
-        and more_epochs(job, metrics) is None
-        and not more_patience(job, out)
+        stale(job, out, configs) is None and more_epochs(job, metrics) is None and not more_patience(job, out, configs)
     )
 
 
-def stale(job: Job, out: Path) -> str | None:
-    """Why the finished run in the job's folder is not this job's (another config or overrides), or None."""
-    info = read_info(job.folder(out))
+def stale(job: Job, out: Path, configs: Configs = None) -> str | None:
+    """Why the finished run in the job's folder is not this job's (another config or overrides), or None.
+    ``configs``: what ``_configs`` gives for the job, when the caller has it."""
+    folder = job.folder(out)
+    info = read_info(folder)
     if info is None:
         return None
     wanted, done = job.overrides, info.get("overrides", [])
@@ -94,32 +97,37 @@ def stale(job: Job, out: Path) -> str | None:
         return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
     if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
         return f"it trained with --set {' '.join(done) or '(nothing)'}, the suite sets {' '.join(wanted) or 'nothing'}"
-    changed = config_changes(job, job.folder(out))
-    if changed == ["trainer.patience"] and _more_patience(job, out):
-        from tasks.common.trainer import CHECKPOINTS
-
-        stopped = (read_metrics(job.folder(out)) or {}).get("stopped_early")
-        if not stopped or (job.folder(out) / CHECKPOINTS / "last.ckpt").is_file():
-            return None  # more patience: a run that never ran out of it is unchanged, one that did resumes
-    if changed:
+    if (configs := configs or _configs(job, folder)) is None:
+        return None
+    if _only_more_patience(*configs) and (not _stopped_early(folder) or _has_last_checkpoint(folder)):
+        return None  # more patience: a run that never ran out of it is unchanged, one that did resumes
+    if changed := config_changes(*configs):
         where = f"{config_name(job.spec.config)} with the suite's overrides"
         return f"its config.yaml differs from {where} in {', '.join(changed)}"
     return None
 
 
-def more_patience(job: Job, out: Path) -> bool:
+def more_patience(job: Job, out: Path, configs: Configs = None) -> bool:
     """The finished run stopped early, and its config now gives more patience: resumed from its last checkpoint
     with it, the run continues as one trained with that patience from the start would."""
+    folder = job.folder(out)
+    if not _stopped_early(folder) or not _has_last_checkpoint(folder):
+        return False
+    configs = configs or _configs(job, folder)
+    return configs is not None and _only_more_patience(*configs)
+
+
+def _stopped_early(folder: Path) -> bool:
+    return bool((read_metrics(folder) or {}).get("stopped_early"))
+
+
+def _has_last_checkpoint(folder: Path) -> bool:
     from tasks.common.trainer import CHECKPOINTS
 
-    folder = job.folder(out)
-    metrics = read_metrics(folder)
-    if not metrics or not metrics.get("stopped_early") or not (folder / CHECKPOINTS / "last.ckpt").is_file():
-        return False
-    return config_changes(job, folder) == ["trainer.patience"] and _more_patience(job, out)
+    return (folder / CHECKPOINTS / "last.ckpt").is_file()
 
 
-def _configs(job: Job, folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _configs(job: Job, folder: Path) -> Configs:
     """A train run's saved ``config.yaml`` and its config file with the job's overrides, as dicts; None without
     the first."""
     from tasks.common.config import expand_env, load_config, read_yaml
@@ -131,18 +139,16 @@ def _configs(job: Job, folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | 
     return saved, load_config(job.spec.config, job.overrides).model_dump(mode="json")
 
 
-def _more_patience(job: Job, out: Path) -> bool:
-    saved, wanted = _configs(job, job.folder(out)) or ({}, {})
-    return (saved.get("trainer") or {}).get("patience", 0) < (wanted.get("trainer") or {}).get("patience", 0)
+def _only_more_patience(saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """The two configs differ in nothing but a larger ``trainer.patience`` in ``wanted``."""
+    before, after = (saved.get("trainer") or {}).get("patience", 0), (wanted.get("trainer") or {}).get("patience", 0)
+    return config_changes(saved, wanted) == ["trainer.patience"] and before < after
 
 
-def config_changes(job: Job, folder: Path) -> list[str]:
-    """The settings (``section.key``) in which a train run's ``config.yaml`` differs from its config file with the
+def config_changes(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The settings (``section.key``) in which a train run's saved config differs from its config file with the
     job's overrides, the epoch cap aside (the harness raises it): an edited config file makes its finished runs
     stale, as changed overrides do."""
-    if (configs := _configs(job, folder)) is None:
-        return []
-    saved, wanted = configs
     changed = []
     for section, values in wanted.items():
         before = saved.get(section)
@@ -229,10 +235,11 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any
         if folder.exists() and not resume:  # killed before its first checkpoint: nothing worth keeping
             shutil.rmtree(folder)
         before = read_metrics(folder)
+        configs = _configs(job, folder)
         if (epochs := more_epochs(job, before)) is not None:
             overrides.append(f"trainer.epochs={epochs}")  # a straight run with this cap takes the same path
-        elif more_patience(job, out):  # keep the epoch cap it had reached (raised while it was still improving)
-            overrides.append(f"trainer.epochs={_configs(job, folder)[0]['trainer']['epochs']}")
+        elif configs and more_patience(job, out, configs):  # keep the epoch cap it had reached (raised while
+            overrides.append(f"trainer.epochs={configs[0]['trainer']['epochs']}")  # it was still improving)
         metrics = train(load_config(job.spec.config, overrides), folder, resume=resume)
         if (folder / LOG).is_file():
             shutil.copyfile(folder / LOG, folder / EPOCHS)
