@@ -61,7 +61,7 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
     still improving."""
     metric = metric or task.metric
     found: dict[str, RunScores] = {}
-    rates = epoch_rates(suite, out)
+    rates = epoch_rates(suite, out, task.name)
     for job in jobs(suite, task.name):
         folder = job.folder(out)
         if job.fraction != fraction or (metrics := read_metrics(folder)) is None:
@@ -81,8 +81,7 @@ def collect(suite: Suite, out: Path, task: TaskSpec, metric: str | None = None, 
         entry.seeds.append(seed)
         entry.predictions[seed] = predictions_file(folder)
         info = read_info(folder)
-        seconds = run_seconds(info, metrics, rates.get((task.name, job.run, job.fraction))) if info else None
-        if info and seconds:
+        if info and (seconds := run_seconds(info, metrics, rates.get((task.name, job.run, job.fraction)))):
             entry.wall_s.append(seconds[1])
             if info.get("epochs"):
                 entry.epoch_s.append(seconds[1] / info["epochs"])
@@ -236,11 +235,11 @@ def plot_mix_weights(path: Path, weights: dict[str, list[float]]) -> None:
     plt.close(fig)
 
 
-def epoch_rates(suite: Suite, out: Path) -> dict[tuple[str, str, float], tuple[float, float]]:
-    """Per row (task, run, train fraction): the mean CPU and wall seconds per epoch of its finished runs that were
-    never resumed (their ``bench.json`` times them whole)."""
+def epoch_rates(suite: Suite, out: Path, task: str | None = None) -> dict[tuple[str, str, float], tuple[float, float]]:
+    """Per row (task, run, train fraction) of the suite, or of its ``task``: the mean CPU and wall seconds per epoch
+    of its finished runs that were never resumed (their ``bench.json`` times them whole)."""
     per_row: dict[tuple[str, str, float], list[tuple[float, float]]] = {}
-    for job in jobs(suite):
+    for job in jobs(suite, task):
         if (info := read_info(job.folder(out))) and info.get("epochs") and not info.get("resumed"):
             rate = (info.get("cpu_s", 0.0) / info["epochs"], info.get("wall_s", 0.0) / info["epochs"])
             per_row.setdefault((job.task.name, job.run, job.fraction), []).append(rate)
