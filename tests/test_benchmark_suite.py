@@ -373,6 +373,28 @@ def test_more_patience_resumes_a_run_that_stopped_early(capsys):
     assert "1 runs missing" in capsys.readouterr().err
 
 
+def test_a_second_process_skips_the_runs_the_first_is_training(capsys):
+    """The lock is an OS file lock: held here, as another process's would be, its job is left alone; once it is
+    released (as when that process ends, killed or not), the next command trains it."""
+    from tasks.bench.runner import claimed
+
+    suite = _ner_suite(epochs=1)
+    busy = next(job for job in jobs(load_suite(suite)) if job.run == "a" and job.seed == 0)
+    with claimed(busy, Path("out")) as mine:
+        assert mine
+        with claimed(busy, Path("out")) as again:  # a second open file, as another process has
+            assert not again
+        assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    err = capsys.readouterr().err
+    assert "out/runs/ner/a/seed0: skipped: another process is training it" in err
+    assert "1 runs were left to another process" in err
+    assert not Path("out/runs/ner/a/seed0").exists()
+    assert all(Path(f"out/runs/ner/{run}/seed{seed}/metrics.json").is_file() for run, seed in (("a", 1), ("b", 0)))
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    assert "skipped" not in capsys.readouterr().err
+    assert Path("out/runs/ner/a/seed0/metrics.json").is_file()
+
+
 def test_curve_overrides_name_a_fraction(capsys):
     suite = _ner_suite(learning_curve={"fractions": [0.5], "runs": ["a"], "set": {0.2: ["trainer.patience=7"]}})
     assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 2

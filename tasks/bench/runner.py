@@ -1,7 +1,8 @@
 """Run what a suite is missing: finished runs are reused, killed ones resumed from their checkpoint, and a run
 that ended at its epoch cap rather than by early stopping is resumed with more epochs (up to the task's ``max_epochs``).
 A finished run whose config file or overrides changed is retrained, except for more patience in the config file: a
-run that stopped early is resumed with it.
+run that stopped early is resumed with it. Two processes on one output folder share the work: each skips the
+jobs the other is training.
 
 Every run folder gets ``bench.json`` (the config name and overrides that re-run it, wall and CPU time, git
 revision, machine) and ``epochs.csv`` (the per-epoch log). The files meant to be committed (``bench.json``,
@@ -11,6 +12,7 @@ revision, machine) and ``epochs.csv`` (the per-epoch log). The files meant to be
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
@@ -18,7 +20,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from tasks.bench.suite import Job, Suite, jobs, train_fraction
 RUN_INFO = "bench.json"  # per run: wall time, git revision, machine, the command's overrides
 EPOCHS = "epochs.csv"  # per run: the per-epoch log (a copy of logs/metrics.csv)
 PORTABLE = ("config.yaml", "metrics.json", RUN_INFO, EPOCHS)  # what a results folder commits of a run
+LOCKS = ".locks"  # in an output folder: a file per job, locked by the process that trains it
 Configs = tuple[dict[str, Any], dict[str, Any]] | None  # a run's saved config, and the one the suite wants
 
 
@@ -266,16 +270,43 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any
     return info
 
 
+@contextmanager
+def claimed(job: Job, out: Path) -> Iterator[bool]:
+    """Whether this process holds the job, for as long as the context lasts: an OS lock on a file under
+    ``out/.locks``, which the system releases when its process ends, killed or not. Not in the run folder: that
+    one is deleted when a run is retrained."""
+    path = out / LOCKS / ("__".join(job.folder(out).relative_to(out).parts) + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def run_suite(
     suite: Suite, out: Path, only: str | None = None, runs: Sequence[str] = (), dry_run: bool = False
 ) -> list[Job]:
-    """Train every missing job of ``suite`` into ``out``; the jobs that were (or would be) run."""
+    """Train every missing job of ``suite`` into ``out``; the jobs that were (or would be) run. A job that another
+    process is training (``benchmark`` started twice on one output folder, to use two cores) is skipped."""
     todo = [job for job in jobs(suite, only, runs) if not is_done(job, out)]
+    busy = 0
     for k, job in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
-        if not dry_run and (reason := stale(job, out)) is not None:
-            print(f"{job.folder(out)}: retrained from scratch: {reason}", file=sys.stderr)
-            clear(job, out)
-        while not dry_run and not is_done(job, out):  # again, with more epochs, while it is still improving
-            run_job(job, out, suite.variables)
+        if dry_run:
+            continue
+        with claimed(job, out) as mine:
+            if not mine:
+                print(f"{job.folder(out)}: skipped: another process is training it", file=sys.stderr)
+                busy += 1
+                continue
+            if (reason := stale(job, out)) is not None:
+                print(f"{job.folder(out)}: retrained from scratch: {reason}", file=sys.stderr)
+                clear(job, out)
+            while not is_done(job, out):  # again, with more epochs, while it is still improving
+                run_job(job, out, suite.variables)
+    if busy:
+        print(f"{busy} runs were left to another process: its report, when it ends, includes them", file=sys.stderr)
     return todo
