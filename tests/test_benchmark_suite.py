@@ -270,6 +270,24 @@ def test_cpu_suite_names_and_configs(monkeypatch):
     assert set(suite.variables) == {"GLOVE_PATH", "WORD2VEC_PATH"}
 
 
+def test_cpu_suite_elmo_only_is_the_elmo_row_without_glove(monkeypatch):
+    """Everything but the embedder's GloVe part is the elmo row's: head, trainer, the biLM block (dropout, mixes)."""
+    for name in ("GLOVE_PATH", "WORD2VEC_PATH"):
+        monkeypatch.setenv(name, f"/vectors/{name}.txt")
+    suite = load_suite(REPO / "benchmarks" / "suites" / "cpu.yaml")
+    for task in suite.tasks:
+        elmo, alone = (
+            next(load_config(j.spec.config, j.overrides) for j in jobs(suite, task.name, [run]) if j.seed == 0)
+            for run in ("elmo", "elmo_only")
+        )
+        with_glove, without = elmo.model_dump(mode="json"), alone.model_dump(mode="json")
+        glove, bilm = with_glove.pop("embedder")["parts"]
+        assert glove["type"] == "glove" and without.pop("embedder") == bilm, task.name
+        assert {k: v for k, v in with_glove.items() if k != "name"} == {
+            k: v for k, v in without.items() if k != "name"
+        }, task.name
+
+
 def test_a_suite_task_without_metric_takes_its_tasks_monitor(monkeypatch):
     from tasks.common.task import get_task
 
