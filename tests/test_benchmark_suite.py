@@ -359,6 +359,25 @@ def test_an_edited_config_file_makes_its_finished_runs_stale(capsys):
     assert yaml.safe_load(Path("out/runs/ner/a/seed0/config.yaml").read_text())["trainer"]["patience"] == 7
 
 
+def test_a_killed_run_of_an_edited_config_is_retrained_not_resumed(capsys):
+    """A run killed under another config is not resumed (the trainer would refuse, ending the whole suite)."""
+    suite = _ner_suite(epochs=2, seeds=[0], runs={"a": {"config": "tiny.yaml"}})
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    folder = Path("out/runs/ner/a/seed0")
+    for name in ("metrics.json", "bench.json"):  # as if killed after its last checkpoint
+        (folder / name).unlink()
+    config = yaml.safe_load(Path("tiny.yaml").read_text())
+    Path("tiny.yaml").write_text(yaml.safe_dump({**config, "model": {**config["model"], "hidden": 6}}))
+    capsys.readouterr()
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    assert (
+        "retrained from scratch: its config.yaml differs from tiny.yaml with the suite's overrides in model.hidden"
+        in (capsys.readouterr().err)
+    )
+    assert yaml.safe_load((folder / "config.yaml").read_text())["model"]["hidden"] == 6
+    assert json.loads((folder / "bench.json").read_text())["resumed"] is False
+
+
 def test_more_patience_resumes_a_run_that_stopped_early(capsys):
     """Raising the patience of a config whose runs stopped early resumes them (not retrained), and a resumed run
     equals one trained with that patience from the start."""

@@ -90,17 +90,16 @@ def is_done(job: Job, out: Path) -> bool:
 
 
 def stale(job: Job, out: Path, configs: Configs = None) -> str | None:
-    """Why the finished run in the job's folder is not this job's (another config or overrides), or None.
-    ``configs``: what ``_configs`` gives for the job, when the caller has it."""
+    """Why the run in the job's folder, finished or killed, is not this job's (another config or overrides), or
+    None. ``configs``: what ``_configs`` gives for the job, when the caller has it."""
     folder = job.folder(out)
-    info = read_info(folder)
-    if info is None:
-        return None
-    wanted, done = job.overrides, info.get("overrides", [])
-    if info.get("config") != config_name(job.spec.config):
-        return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
-    if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
-        return f"it trained with --set {' '.join(done) or '(nothing)'}, the suite sets {' '.join(wanted) or 'nothing'}"
+    if (info := read_info(folder)) is not None:  # finished: its bench.json names the config and overrides
+        wanted, done = job.overrides, info.get("overrides", [])
+        if info.get("config") != config_name(job.spec.config):
+            return f"it trained config {info.get('config')}, the suite names {config_name(job.spec.config)}"
+        if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
+            done_text, wanted_text = " ".join(done) or "(nothing)", " ".join(wanted) or "nothing"
+            return f"it trained with --set {done_text}, the suite sets {wanted_text}"
     if (configs := configs or _configs(job, folder)) is None:
         return None
     if _only_more_patience(*configs) and (not _stopped_early(folder) or _has_last_checkpoint(folder)):
