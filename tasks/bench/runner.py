@@ -100,6 +100,8 @@ def stale(job: Job, out: Path, configs: Configs = None) -> str | None:
         if done[: len(wanted)] != wanted or any(not o.startswith("trainer.epochs=") for o in done[len(wanted) :]):
             done_text, wanted_text = " ".join(done) or "(nothing)", " ".join(wanted) or "nothing"
             return f"it trained with --set {done_text}, the suite sets {wanted_text}"
+    elif not _has_last_checkpoint(folder):
+        return None  # killed before its first checkpoint: started afresh anyway
     if (configs := configs or _configs(job, folder)) is None:
         return None
     if _only_more_patience(*configs) and (not _stopped_early(folder) or _has_last_checkpoint(folder)):
