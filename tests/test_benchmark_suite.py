@@ -462,6 +462,17 @@ def test_a_resumed_runs_time_adds_its_earlier_epochs_to_its_last_attempt():
     assert "Total over 4 finished runs: CPU time 0.14 h, wall time 0.16 h; 3 of them resumed" in report
 
 
+def test_bench_json_names_the_revision_the_process_started_with(monkeypatch):
+    """A commit made while a suite trains is not in the running process's code: its runs name the start revision."""
+    from tasks.bench import runner
+
+    revisions = iter(["abc123", "def456", "0f0f0f", "1e1e1e"])
+    monkeypatch.setattr(runner, "git_revision", lambda: next(revisions))
+    suite = _ner_suite(epochs=1)
+    assert main(["benchmark", str(suite), "-o", "out", "--run", "a"]) == 0
+    assert {json.loads(Path(f"out/runs/ner/a/seed{s}/bench.json").read_text())["git"] for s in (0, 1)} == {"abc123"}
+
+
 def test_report_warns_when_runs_come_from_several_revisions_or_machines():
     from tasks.bench.report import provenance
 

@@ -221,8 +221,10 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any]:
-    """Train one job (resuming it when a checkpoint is there); its run info."""
+def run_job(job: Job, out: Path, variables: Sequence[str] = (), revision: str | None = None) -> dict[str, Any]:
+    """Train one job (resuming it when a checkpoint is there); its run info. ``revision``: the checkout's git
+    revision when the process loaded its code (default: now)."""
+    revision = revision or git_revision()
     from tasks.common.config import load_config
     from tasks.common.trainer import CHECKPOINTS, LOG, train
 
@@ -260,7 +262,7 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = ()) -> dict[str, Any
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s": round(_cpu_seconds() - cpu, 1),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": git_revision(),
+        "git": revision,
         "machine": machine(),
         "epochs": metrics.get("epochs"),
         "best_epoch": metrics.get("best_epoch"),
@@ -293,6 +295,7 @@ def run_suite(
     """Train every missing job of ``suite`` into ``out``; the jobs that were (or would be) run. A job that another
     process is training (``benchmark`` started twice on one output folder, to use two cores) is skipped."""
     todo = [job for job in jobs(suite, only, runs) if not is_done(job, out)]
+    revision = git_revision()  # the code this process runs: a commit made while it trains is not in it
     busy = 0
     for k, job in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {job.task.name} {job.run} seed {job.seed} -> {job.folder(out)}", file=sys.stderr)
@@ -307,7 +310,7 @@ def run_suite(
                 print(f"{job.folder(out)}: retrained from scratch: {reason}", file=sys.stderr)
                 clear(job, out)
             while not is_done(job, out):  # again, with more epochs, while it is still improving
-                run_job(job, out, suite.variables)
+                run_job(job, out, suite.variables, revision)
     if busy:
         print(f"{busy} runs were left to another process: its report, when it ends, includes them", file=sys.stderr)
     return todo
