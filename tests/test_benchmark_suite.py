@@ -410,6 +410,79 @@ def test_more_patience_resumes_a_run_that_stopped_early(capsys):
     assert "1 runs missing" in capsys.readouterr().err
 
 
+def test_more_patience_at_the_epoch_cap_goes_past_the_cap(capsys):
+    """A run that stopped early on the very epoch of its cap, given more patience, ends at the cap with patience
+    left: still improving, so resumed with a higher cap, as a run with that patience from the start is (the
+    checkpoint's early stop is not this fit's)."""
+    import torch
+
+    suite = _ner_suite(epochs=30, seeds=[0], runs={"a": {"config": "tiny.yaml"}}, max_epochs=60)
+    config = yaml.safe_load(Path("tiny.yaml").read_text())
+
+    def write(epochs: int, patience: int) -> None:
+        trainer = {**config["trainer"], "epochs": epochs, "patience": patience}
+        Path("tiny.yaml").write_text(yaml.safe_dump({**config, "trainer": trainer}))
+
+    write(30, 1)
+    assert main(["benchmark", str(suite), "-o", "probe"]) == 0
+    cap = json.loads(Path("probe/runs/ner/a/seed0/metrics.json").read_text())["epochs"]  # where patience 1 stops
+    write(cap, 1)
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    folder = Path("out/runs/ner/a/seed0")
+    stopped = json.loads((folder / "metrics.json").read_text())
+    assert stopped["stopped_early"] and stopped["epochs"] == cap
+    write(cap, 4)
+    for out in ("out", "straight"):
+        assert main(["benchmark", str(suite), "-o", out]) == 0
+    resumed, expected = (
+        json.loads((Path(out) / "runs/ner/a/seed0/metrics.json").read_text()) for out in ("out", "straight")
+    )
+    assert resumed["epochs"] == expected["epochs"] > cap
+    weights = [torch.load(Path(out) / "runs/ner/a/seed0/model.pt", weights_only=True) for out in ("out", "straight")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
+
+
+def test_a_run_killed_while_resumed_for_more_patience_is_not_finished(capsys):
+    """Killed during its resume, a run keeps no metrics.json of its earlier stop under the new config.yaml: the
+    next command resumes it, and it ends as a run with the new patience from the start."""
+    import torch
+
+    suite = _ner_suite(epochs=1, seeds=[0], runs={"a": {"config": "tiny.yaml"}}, max_epochs=8)
+    config = yaml.safe_load(Path("tiny.yaml").read_text())
+    Path("tiny.yaml").write_text(yaml.safe_dump({**config, "trainer": {**config["trainer"], "patience": 1}}))
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0  # past its cap of 1, raised while it improved
+    folder = Path("out/runs/ner/a/seed0")
+    before = json.loads((folder / "metrics.json").read_text())
+    cap = yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["epochs"]
+    assert before["stopped_early"] and cap >= before["epochs"] > 1
+    Path("tiny.yaml").write_text(yaml.safe_dump({**config, "trainer": {**config["trainer"], "patience": 3}}))
+    import tasks.common.trainer as trainer
+
+    fit = trainer._fit
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    trainer._fit = killed
+    try:
+        assert main(["benchmark", str(suite), "-o", "out"]) == 130  # Ctrl-C
+    finally:
+        trainer._fit = fit
+    assert not (folder / "metrics.json").exists()
+    assert yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["patience"] == 3
+    capsys.readouterr()
+    assert main(["benchmark", str(suite), "-o", "out", "--dry-run"]) == 0
+    assert "1 runs missing" in capsys.readouterr().err
+    assert main(["benchmark", str(suite), "-o", "out"]) == 0
+    assert main(["benchmark", str(suite), "-o", "straight"]) == 0  # patience 3 from the start
+    after, expected = (
+        json.loads((Path(out) / "runs/ner/a/seed0/metrics.json").read_text()) for out in ("out", "straight")
+    )
+    assert after["epochs"] == expected["epochs"] > before["epochs"] and after["resumed_from"] >= before["epochs"]
+    weights = [torch.load(Path(out) / "runs/ner/a/seed0/model.pt", weights_only=True) for out in ("out", "straight")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
+
+
 def test_a_second_process_skips_the_runs_the_first_is_training(capsys):
     """The lock is an OS file lock: held here, as another process's would be, its job is left alone; once it is
     released (as when that process ends, killed or not), the next command trains it."""

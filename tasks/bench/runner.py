@@ -245,8 +245,10 @@ def run_job(job: Job, out: Path, variables: Sequence[str] = (), revision: str | 
         configs = _configs(job, folder)
         if (epochs := more_epochs(job, before)) is not None:
             overrides.append(f"trainer.epochs={epochs}")  # a straight run with this cap takes the same path
-        elif configs and more_patience(job, out, configs):  # keep the epoch cap it had reached (raised while
-            overrides.append(f"trainer.epochs={configs[0]['trainer']['epochs']}")  # it was still improving)
+        elif configs and resume and configs[0]["trainer"]["epochs"] > configs[1]["trainer"]["epochs"]:
+            # more patience, or killed while resumed past its cap: keep the cap it had reached (raised while it
+            # was still improving)
+            overrides.append(f"trainer.epochs={configs[0]['trainer']['epochs']}")
         metrics = train(load_config(job.spec.config, overrides), folder, resume=resume)
         if (folder / LOG).is_file():
             shutil.copyfile(folder / LOG, folder / EPOCHS)

@@ -181,14 +181,17 @@ def _read_log(path: Path, before_epoch: int) -> list[dict[str, str]]:
 
 def _resumed(history: list[dict[str, str]], early, patience: int):
     """A callback for a resumed fit, as it starts (Lightning has restored the checkpoint's callbacks by then): the
-    configured patience replaces the checkpoint's, and the epochs already logged go back into the CSVLogger's
-    new file (the logger deletes the old one), so a resumed run that is killed again still holds them."""
+    configured patience replaces the checkpoint's, an early stop of the checkpoint's fit is forgotten (this fit
+    decides whether it stops early: resumed with more patience at its epoch cap, it ends at the cap, not early),
+    and the epochs already logged go back into the CSVLogger's new file (the logger deletes the old one), so a
+    resumed run that is killed again still holds them."""
     import lightning as L
 
     class Resumed(L.Callback):
         def on_fit_start(self, trainer, module) -> None:
             if early is not None:
                 early.patience = patience
+                early.stopped_epoch = 0
             if trainer.is_global_zero and history:
                 writer = trainer.logger.experiment
                 writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in history]
@@ -249,6 +252,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         raise ElmoError("embedder.frozen_epochs needs trainer.devices: 1 (DDP fixes the trained parameters at start)")
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        # metrics.json says the run is finished: a resumed one is not, until this fit writes it again (killed on
+        # the way, it must not pass for finished under the config.yaml written next)
+        (run_dir / "metrics.json").unlink(missing_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(config))
         vocab = {**built.vocab, "vectors": vector_sources(built.model)}  # new words' vectors at predict time
         write_text_atomic(run_dir / "vocab.json", json.dumps(vocab, ensure_ascii=False, indent=1) + "\n")
