@@ -170,8 +170,8 @@ def test_floor_rows_are_one_seed_independent_value():
     bow, floor = _csv("out/sst2.csv")
     assert bow["seeds"] == "seed-independent" and bow["mean"] == "100.0" and bow["sd"] == ""
     assert floor["run"] == "majority" and floor["mean"] == "50.0"
-    assert item_counts(Path("out/runs/sst2/bow/predictions_test.tsv")).sum(0).tolist() == [12.0, 12.0]
-    assert item_counts(Path("out/runs/sst2/majority/predictions_test.tsv")).sum(0).tolist() == [6.0, 12.0]
+    assert item_counts(Path("out/runs/sst2/bow/predictions_test.tsv"), "accuracy").sum(0).tolist() == [12.0, 12.0]
+    assert item_counts(Path("out/runs/sst2/majority/predictions_test.tsv"), "accuracy").sum(0).tolist() == [6.0, 12.0]
 
 
 def test_a_metric_the_runs_do_not_have_is_one_line_error(capsys):
@@ -229,8 +229,9 @@ def test_recomputing_a_whole_split_floor_keeps_its_learning_curve_runs():
 def test_item_counts_rebuild_span_f1_and_the_bootstrap_sees_a_real_gap(tmp_path):
     conll = tmp_path / "p.conll"
     conll.write_text("John B-PER B-PER\nin O O\nParis B-LOC O\n\nBob B-PER B-ORG\n", encoding="utf-8")
-    counts = item_counts(conll)
+    counts = item_counts(conll, "f1")
     assert counts.tolist() == [[1, 1, 2], [0, 1, 1]]  # per sentence: true positives, predicted, gold
+    assert item_counts(conll, "accuracy") is None  # not a metric the file can give
     rng = np.random.default_rng(0)
     worse = [np.stack([rng.random(400) < 0.6, np.ones(400)], 1).astype(float) for _ in range(3)]
     better = [np.stack([rng.random(400) < 0.8, np.ones(400)], 1).astype(float) for _ in range(3)]
@@ -238,6 +239,37 @@ def test_item_counts_rebuild_span_f1_and_the_bootstrap_sees_a_real_gap(tmp_path)
     assert 15 < gap.diff < 25 and gap.p < 0.01 and gap.low < gap.diff < gap.high and "bootstrap" in gap.test
     same = bootstrap(worse, worse, resamples=2000)
     assert same.diff == 0 and same.p == 1.0
+
+
+def test_qa_predictions_are_scored_per_question_against_the_test_file_their_config_names(tmp_path, monkeypatch):
+    """QA's predictions hold no gold answers: the bootstrap scores them against the run's test file, and without
+    that file (a results folder read where the data is not) the comparison falls back to the paired t-test."""
+    from tasks.bench.stats import compare
+
+    questions = [("q1", ["Paris", "the city of Paris"]), ("q2", ["1943"]), ("q3", ["New York City"])]
+    qas = [{"id": q, "question": "?", "answers": [{"text": t, "answer_start": 0} for t in a]} for q, a in questions]
+    paragraph = {"context": "x", "qas": qas}
+    data = tmp_path / "data"
+    (data / "squad").mkdir(parents=True)
+    (data / "squad" / "test.json").write_text(json.dumps({"data": [{"title": "t", "paragraphs": [paragraph]}]}))
+    monkeypatch.setenv("DATA_DIR", str(data))
+    runs = {}
+    for name, answers in (("a", {"q1": "Paris", "q2": "1944", "q3": "York City"}), ("b", {"q1": "city of Paris"})):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.yaml").write_text(  # only the test file's variable needs to be set
+            "data:\n  test: ${DATA_DIR}/squad/test.json\nembedder:\n  path: ${UNSET_VECTORS_PATH}\n"
+        )
+        (folder / "predictions_test.json").write_text(json.dumps(answers))
+        runs[name] = folder / "predictions_test.json"
+    assert item_counts(runs["a"], "exact_match").tolist() == [[1, 1], [0, 1], [0, 1]]
+    assert item_counts(runs["a"], "f1")[:, 0].tolist() == pytest.approx([1, 0, 0.8])  # "York City" in "New York City"
+    assert item_counts(runs["b"], "f1")[:, 0].tolist() == [1, 0, 0]  # best over the golds; no prediction scores 0
+    gap = compare({0: runs["a"]}, {0: runs["b"]}, {0: 60.0}, {0: 33.3}, "f1")
+    assert "bootstrap over 3 test items" in gap.test and gap.diff == pytest.approx(100 / 3 - 60)
+    (runs["b"].parent / "config.yaml").write_text("data:\n  test: ${DATA_DIR}/squad/elsewhere.json\n")
+    assert item_counts(runs["b"], "f1") is None
+    assert "paired seed" in compare({0: runs["a"]}, {0: runs["b"]}, {0: 60.0}, {0: 33.3}, "f1").test  # the t-test's
 
 
 def test_paired_t_over_seeds():

@@ -146,14 +146,15 @@ def markdown(table: list[dict[str, Any]], task: TaskSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def differences(task: TaskSpec, runs: list[RunScores]) -> list[dict[str, Any]]:
-    """Each ``compare`` pair of the task with both runs done: B - A with its test (:mod:`tasks.bench.stats`)."""
+def differences(task: TaskSpec, runs: list[RunScores], metric: str) -> list[dict[str, Any]]:
+    """Each ``compare`` pair of the task with both runs done: B - A in ``metric`` with its test
+    (:mod:`tasks.bench.stats`)."""
     by_name = {r.run: r for r in runs if r.scores}
     out = []
     for a, b in task.compare:
         if a in by_name and b in by_name:
             ra, rb = by_name[a], by_name[b]
-            d = compare(ra.predictions, rb.predictions, ra.by_seed, rb.by_seed)
+            d = compare(ra.predictions, rb.predictions, ra.by_seed, rb.by_seed, metric)
             out.append({"compare": f"{b} - {a}", "diff": round(d.diff, 2), "ci_low": "" if d.low is None else
                         round(d.low, 2), "ci_high": "" if d.high is None else round(d.high, 2),
                         "p": "" if d.p is None else round(d.p, 4), "test": d.test, "text": d.text()})  # fmt: skip
@@ -307,15 +308,12 @@ def task_report(suite: Suite, out: Path, task: TaskSpec) -> list[str]:
     diffs: list[dict[str, Any]] = []
     for metric in task.metrics:
         runs = collect(suite, out, task, metric)
-        if metric != task.metric:  # the kept predictions score the main metric only: a paired t-test here
-            for r in runs:
-                r.predictions = {}
-        else:
+        if metric == task.metric:
             runs_main = runs
         part = rows(task, runs, metric)
         table += part
         text.append(markdown(part, task) if part else "")
-        diffs += [{"metric": metric, **d} for d in differences(task, runs)]
+        diffs += [{"metric": metric, **d} for d in differences(task, runs, metric)]
     if not table:
         return [f"## {task.name}", "", "No finished runs yet.", ""]
     body = "\n".join(text)
@@ -372,7 +370,8 @@ def write_report(suite: Suite, out: Path, command: str = "") -> Path:
         "A run that ended at its epoch cap rather than by early stopping is resumed with more epochs up to the "
         "task's `max_epochs`; past that "
         "it is listed under 'still improving' and left out of the mean. Differences between runs: paired bootstrap "
-        "over test items where the runs keep test predictions with gold labels, else a paired t-test over seeds; "
+        "over test items where every run's test predictions can be scored item by item (QA's against the test file its "
+        "config names), else a paired t-test over seeds; "
         "each line says which.",
         "",
     ]

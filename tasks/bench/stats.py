@@ -1,5 +1,6 @@
-"""Is run B better than run A? A paired bootstrap over test items when the runs kept their test predictions
-in a format with gold labels (NER ``.conll``, sentiment ``.tsv``), else a paired t-test over seeds (QA).
+"""Is run B better than run A? A paired bootstrap over test items when every run's test predictions can be scored
+item by item (NER ``.conll`` and sentiment ``.tsv`` hold the gold labels; QA ``.json`` is scored against the test
+file its run's ``config.yaml`` names), else a paired t-test over seeds.
 
 Bootstrap: the test items are resampled with replacement ``resamples`` times; each resample scores every seed
 of both runs on the same items, and the statistic is mean(B over seeds) - mean(A over seeds). The p-value is
@@ -8,10 +9,14 @@ two-sided: twice the share of resamples on the far side of 0 (at least 1/resampl
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from elmo_features.errors import ElmoError
 
 
 @dataclass
@@ -28,13 +33,14 @@ class Difference:
         return f"{self.diff:+.2f}{interval}{p} ({self.test})"
 
 
-def item_counts(path: Path) -> np.ndarray | None:
-    """Per test item, the counts its score sums: NER ``(true positive spans, predicted, gold)`` per sentence,
-    sentiment ``(correct, 1)`` per sentence; None for a format without gold labels."""
-    if path.suffix == ".tsv":
+def item_counts(path: Path, metric: str) -> np.ndarray | None:
+    """Per test item, the counts that ``metric`` sums: NER ``f1`` ``(true positive spans, predicted, gold)`` per
+    sentence, sentiment ``accuracy`` ``(correct, 1)`` per sentence, QA ``f1`` or ``exact_match`` ``(score, 1)``
+    per question; None when the file cannot give that metric."""
+    if path.suffix == ".tsv" and metric == "accuracy":
         rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
         return np.array([[float(r[0] == r[1]), 1.0] for r in rows])
-    if path.suffix == ".conll":
+    if path.suffix == ".conll" and metric == "f1":
         from seqeval.metrics.sequence_labeling import get_entities
 
         counts = []
@@ -45,7 +51,34 @@ def item_counts(path: Path) -> np.ndarray | None:
             gold, predicted = set(get_entities([r[-2] for r in rows])), set(get_entities([r[-1] for r in rows]))
             counts.append([len(gold & predicted), len(predicted), len(gold)])
         return np.array(counts, dtype=float)
+    if path.suffix == ".json" and metric in ("f1", "exact_match"):
+        from tasks.qa.metric import best_over_gold, exact_match, f1
+
+        if (gold := _qa_gold(path.parent / "config.yaml")) is None:
+            return None
+        predictions = json.loads(path.read_text(encoding="utf-8"))
+        scorer = f1 if metric == "f1" else exact_match
+        return np.array([[best_over_gold(scorer, predictions.get(q, ""), answers), 1.0] for q, answers in gold])
     return None
+
+
+def _qa_gold(config: Path) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """The answerable questions of the test file that a QA run's ``config.yaml`` names, in file order, with their
+    gold answers; None without that file (a results folder read where the data is not)."""
+    from tasks.common.config import expand_env, read_yaml
+
+    try:
+        return _answerable(str(expand_env(read_yaml(config, str(config))["data"]["test"], str(config))))
+    except (ElmoError, OSError, KeyError, TypeError):
+        return None
+
+
+@cache
+def _answerable(test: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    from tasks.qa.metric import gold_answers
+    from tasks.qa.reader import read_squad_json
+
+    return tuple((q, tuple(answers)) for q, answers in gold_answers(read_squad_json(test)).items() if answers)
 
 
 def score(sums: np.ndarray) -> np.ndarray:
@@ -89,9 +122,12 @@ def paired_t(a: dict[int, float], b: dict[int, float]) -> Difference:
     return Difference(diff, None, None, None if np.isnan(p) else p, f"paired t-test over {len(seeds)} seeds")
 
 
-def compare(a: dict[int, Path], b: dict[int, Path], a_scores: dict[int, float], b_scores: dict[int, float]):
-    """B - A: bootstrap over test items when every seed's test predictions carry gold labels, else paired t."""
-    loaded = [[item_counts(p) for p in run.values() if p is not None] for run in (a, b)]
+def compare(
+    a: dict[int, Path], b: dict[int, Path], a_scores: dict[int, float], b_scores: dict[int, float], metric: str
+) -> Difference:
+    """B - A in ``metric``: bootstrap over test items when every seed's test predictions can be scored item by item
+    (:func:`item_counts`), else paired t."""
+    loaded = [[item_counts(p, metric) for p in run.values() if p is not None] for run in (a, b)]
     usable = all(loaded) and all(c is not None for run in loaded for c in run)
     if usable and len({c.shape for run in loaded for c in run}) == 1 and len(loaded[0]) == len(a):
         return bootstrap(*loaded)
