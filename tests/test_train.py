@@ -150,6 +150,20 @@ def test_resume_takes_the_configured_patience(tmp_path):
     assert next(v for k, v in states.items() if k.startswith("EarlyStopping"))["patience"] == 7  # not the restored 2
 
 
+def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path):
+    """Its last checkpoint already counts its patience out (as when a run is killed after its last epoch, before
+    its metrics are written): the resume ends where a straight run ends."""
+    run_dir = tmp_path / "run"
+    config = _config(tmp_path, epochs=40, patience=1)
+    assert run("train", config, "-o", run_dir) == 0
+    stopped = json.loads((run_dir / "metrics.json").read_text())
+    assert stopped["stopped_early"] and stopped["epochs"] < 40
+    assert run("train", config, "-o", run_dir, "--resume") == 0
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert resumed["epochs"] == stopped["epochs"] and resumed["stopped_early"]
+    assert resumed["test"] == stopped["test"] and resumed["best_epoch"] == stopped["best_epoch"]
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[-1].startswith("elmo-tasks: error: ")

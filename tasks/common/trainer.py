@@ -181,8 +181,9 @@ def _read_log(path: Path, before_epoch: int) -> list[dict[str, str]]:
 
 def _resumed(history: list[dict[str, str]], early, patience: int):
     """A callback for a resumed fit, as it starts (Lightning has restored the checkpoint's callbacks by then): the
-    configured patience replaces the checkpoint's, an early stop of the checkpoint's fit is forgotten (this fit
-    decides whether it stops early: resumed with more patience at its epoch cap, it ends at the cap, not early),
+    configured patience replaces the checkpoint's; a run whose epochs without improvement already reach it has
+    stopped and trains no further (killed before it wrote its metrics, or resumed as it was), while one that has
+    not forgets the checkpoint's early stop (given more patience at its epoch cap, it ends at the cap, not early);
     and the epochs already logged go back into the CSVLogger's new file (the logger deletes the old one), so a
     resumed run that is killed again still holds them."""
     import lightning as L
@@ -191,7 +192,11 @@ def _resumed(history: list[dict[str, str]], early, patience: int):
         def on_fit_start(self, trainer, module) -> None:
             if early is not None:
                 early.patience = patience
-                early.stopped_epoch = 0
+                if early.wait_count >= patience:
+                    early.stopped_epoch = max(early.stopped_epoch, trainer.current_epoch)
+                    trainer.should_stop = True
+                else:
+                    early.stopped_epoch = 0
             if trainer.is_global_zero and history:
                 writer = trainer.logger.experiment
                 writer.metrics[:0] = [{k: v for k, v in row.items() if v != ""} for row in history]
@@ -345,7 +350,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         if built.test is not None:
             metrics["test"] = task.evaluate(built.model, built.test, config)
         metrics["scale"] = "percent"  # every task's scores (F1, accuracy, EM) are 0-100
-        metrics["epochs"] = int(trainer.current_epoch)
+        metrics["epochs"] = max(int(trainer.current_epoch), resumed_from or 0)  # a resume that stops at once: ahead
         metrics["best_epoch"] = int(best_checkpoint["epoch"]) + 1
         metrics["stopped_early"] = bool(early is not None and early.stopped_epoch > 0)  # else: the epoch cap
         metrics["global_step"] = int(trainer.global_step)
