@@ -267,6 +267,10 @@ def test_qa_predictions_are_scored_per_question_against_the_test_file_their_conf
     assert item_counts(runs["b"], "f1")[:, 0].tolist() == [1, 0, 0]  # best over the golds; no prediction scores 0
     gap = compare({0: runs["a"]}, {0: runs["b"]}, {0: 60.0}, {0: 33.3}, "f1")
     assert "bootstrap over 3 test items" in gap.test and gap.diff == pytest.approx(100 / 3 - 60)
+    partial = compare(
+        {0: runs["a"], 1: runs["a"]}, {0: runs["b"], 1: None}, {0: 60.0, 1: 60.0}, {0: 33.3, 1: 40.0}, "f1"
+    )
+    assert "t-test over 2 seeds" in partial.test  # seed 1 of b kept no predictions: not the mean the table shows
     (runs["b"].parent / "config.yaml").write_text("data:\n  test: ${DATA_DIR}/squad/elsewhere.json\n")
     assert item_counts(runs["b"], "f1") is None
     assert "paired seed" in compare({0: runs["a"]}, {0: runs["b"]}, {0: 60.0}, {0: 33.3}, "f1").test  # the t-test's

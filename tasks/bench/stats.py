@@ -129,6 +129,7 @@ def compare(
     (:func:`item_counts`), else paired t."""
     loaded = [[item_counts(p, metric) for p in run.values() if p is not None] for run in (a, b)]
     usable = all(loaded) and all(c is not None for run in loaded for c in run)
-    if usable and len({c.shape for run in loaded for c in run}) == 1 and len(loaded[0]) == len(a):
+    every_seed = len(loaded[0]) == len(a) and len(loaded[1]) == len(b)  # else the means differ from the table's
+    if usable and every_seed and len({c.shape for run in loaded for c in run}) == 1:
         return bootstrap(*loaded)
     return paired_t(a_scores, b_scores)
