@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from elmo_features.errors import ElmoError
 from tasks.common.config import load_config
 from tasks.common.task import score_batches
 from tasks.common.trainer import _lightning_module, deterministic, get_task, make_optimizer
@@ -171,7 +172,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     deterministic()  # as the trainer runs
-    config = load_config(args.config, args.set)
+    try:
+        config = load_config(args.config, args.set)
+    except ElmoError as err:  # an unknown config name, a bad override: one line, as the CLI gives
+        sys.exit(f"head_profile: error: {err}")
     result = profile(config, args.batches, args.torch_profile)
     if args.lightning:
         result.update(lightning_overhead(config, args.batches))
