@@ -52,33 +52,33 @@ def item_counts(path: Path, metric: str) -> np.ndarray | None:
             counts.append([len(gold & predicted), len(predicted), len(gold)])
         return np.array(counts, dtype=float)
     if path.suffix == ".json" and metric in ("f1", "exact_match"):
-        from tasks.qa.metric import best_over_gold, exact_match, f1
+        from tasks.qa.metric import exact_match, f1, question_scores
 
         if (gold := _qa_gold(path.parent / "config.yaml")) is None:
             return None
         predictions = json.loads(path.read_text(encoding="utf-8"))
-        scorer = f1 if metric == "f1" else exact_match
-        return np.array([[best_over_gold(scorer, predictions.get(q, ""), answers), 1.0] for q, answers in gold])
+        scores = question_scores(gold, predictions, f1 if metric == "f1" else exact_match)
+        return np.array([[score, 1.0] for score in scores])
     return None
 
 
-def _qa_gold(config: Path) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
-    """The answerable questions of the test file that a QA run's ``config.yaml`` names, in file order, with their
-    gold answers; None without that file (a results folder read where the data is not)."""
+def _qa_gold(config: Path) -> dict[str, list[str]] | None:
+    """``{question_id: [gold answers]}`` of the test file that a QA run's ``config.yaml`` names; None without that
+    file (a results folder read where the data is not)."""
     from tasks.common.config import expand_env, read_yaml
 
     try:
-        return _answerable(str(expand_env(read_yaml(config, str(config))["data"]["test"], str(config))))
+        return _gold_of(str(expand_env(read_yaml(config, str(config))["data"]["test"], str(config))))
     except (ElmoError, OSError, KeyError, TypeError):
         return None
 
 
 @cache
-def _answerable(test: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _gold_of(test: str) -> dict[str, list[str]]:  # one parse per test file, for every run and metric
     from tasks.qa.metric import gold_answers
     from tasks.qa.reader import read_squad_json
 
-    return tuple((q, tuple(answers)) for q, answers in gold_answers(read_squad_json(test)).items() if answers)
+    return gold_answers(read_squad_json(test))
 
 
 def score(sums: np.ndarray) -> np.ndarray:

@@ -76,6 +76,16 @@ def gold_answers(dataset_json: Any) -> dict[str, list[str]]:
         raise ElmoError(f"dataset is not SQuAD JSON (missing or wrong key near {err})") from None
 
 
+def question_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str], metric) -> list[float]:
+    """Per answerable question of ``gold`` (``{question_id: [answers]}``), in its order, the best ``metric`` of its
+    prediction against any gold answer; 0 without a prediction."""
+    return [
+        best_over_gold(metric, predictions[q], answers) if q in predictions else 0.0
+        for q, answers in gold.items()
+        if answers
+    ]
+
+
 def evaluate_predictions(dataset_json: Any, predictions: Mapping[str, str]) -> dict[str, Any]:
     """Official EM/F1 of ``{question_id: answer_text}`` on parsed SQuAD JSON. Ids the dataset lacks are
     an error; dataset questions without a prediction score 0 and are counted in ``missing``."""
@@ -90,13 +100,11 @@ def evaluate_predictions(dataset_json: Any, predictions: Mapping[str, str]) -> d
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         log.warning("%d of %d questions have no prediction (scored 0): %s", len(missing), len(gold), shown)
-    scorable = {qid: answers for qid, answers in gold.items() if answers}
-    em = sum(best_over_gold(exact_match, predictions[q], a) for q, a in scorable.items() if q in predictions)
-    f = sum(best_over_gold(f1, predictions[q], a) for q, a in scorable.items() if q in predictions)
-    total = len(scorable)
+    em, f = (question_scores(gold, predictions, metric) for metric in (exact_match, f1))
+    total = len(em)
     return {
-        "exact_match": 100.0 * em / total if total else 0.0,
-        "f1": 100.0 * f / total if total else 0.0,
+        "exact_match": 100.0 * sum(em) / total if total else 0.0,
+        "f1": 100.0 * sum(f) / total if total else 0.0,
         "total": total,
         "missing": len(missing),
     }
