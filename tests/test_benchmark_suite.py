@@ -478,7 +478,7 @@ def test_more_patience_at_the_epoch_cap_goes_past_the_cap(capsys):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
 
 
-def test_a_run_killed_while_resumed_for_more_patience_is_not_finished(capsys):
+def test_a_run_killed_while_resumed_for_more_patience_is_not_finished(capsys, monkeypatch):
     """Killed during its resume, a run keeps no metrics.json of its earlier stop under the new config.yaml: the
     next command resumes it, and it ends as a run with the new patience from the start."""
     import torch
@@ -494,16 +494,12 @@ def test_a_run_killed_while_resumed_for_more_patience_is_not_finished(capsys):
     Path("tiny.yaml").write_text(yaml.safe_dump({**config, "trainer": {**config["trainer"], "patience": 3}}))
     import tasks.common.trainer as trainer
 
-    fit = trainer._fit
-
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    trainer._fit = killed
-    try:
+    with monkeypatch.context() as patched:  # only this command: undo() would also undo the fixture's chdir
+        patched.setattr(trainer, "_fit", killed)
         assert main(["benchmark", str(suite), "-o", "out"]) == 130  # Ctrl-C
-    finally:
-        trainer._fit = fit
     assert not (folder / "metrics.json").exists()
     assert yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["patience"] == 3
     capsys.readouterr()
