@@ -65,6 +65,7 @@ def test_a_run_whose_best_epoch_is_its_last_is_extended_then_flagged(capsys):
     metrics = json.loads((folder / "metrics.json").read_text())
     # one epoch is always best and last: resumed with twice the epochs (= max_epochs 2) in the same command
     assert metrics["epochs"] == 2 and info["overrides"][-1] == "trainer.epochs=2" and info["resumed"] is True
+    assert f"{folder}: still improving at its epoch cap: resumed with more" in capsys.readouterr().err
     rows = _csv("out/ner.csv")
     if info["still_improving"]:  # still best at the cap: not counted, listed
         assert rows[0]["mean"] == "" and rows[0]["still_improving"].startswith("seed0:")

@@ -313,6 +313,8 @@ def run_suite(
                 clear(job, out)
             while not is_done(job, out):  # again, with more epochs, while it is still improving
                 run_job(job, out, suite.variables, revision)
+                if not is_done(job, out):
+                    print(f"{job.folder(out)}: still improving at its epoch cap: resumed with more", file=sys.stderr)
     if busy:
         print(f"{busy} runs were left to another process: its report, when it ends, includes them", file=sys.stderr)
     return todo

@@ -363,5 +363,6 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool 
         summary = ", ".join(
             f"{k} {task.MONITOR} {metrics[k][task.MONITOR]:.2f}" for k in ("dev", "test") if k in metrics
         )
-        log.info("finished %s: %s", run_dir, summary)
+        ended = "stopped early" if metrics["stopped_early"] else f"at its epoch cap of {metrics['epochs']}"
+        log.info("finished %s (%s): %s", run_dir, ended, summary)
         return metrics
