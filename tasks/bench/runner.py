@@ -311,9 +311,10 @@ def run_suite(
             if (reason := stale(job, out)) is not None:
                 print(f"{job.folder(out)}: retrained from scratch: {reason}", file=sys.stderr)
                 clear(job, out)
-            while not is_done(job, out):  # again, with more epochs, while it is still improving
+            done = is_done(job, out)  # another process may have finished it before this one claimed it
+            while not done:  # again, with more epochs, while it is still improving
                 run_job(job, out, suite.variables, revision)
-                if not is_done(job, out):
+                if not (done := is_done(job, out)):
                     print(f"{job.folder(out)}: still improving at its epoch cap: resumed with more", file=sys.stderr)
     if busy:
         print(f"{busy} runs were left to another process: its report, when it ends, includes them", file=sys.stderr)
